@@ -1,0 +1,25 @@
+"""Energy Lab: `streamlit run app/main.py` from the repository root."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts only app/ on the path; pages import engine and app
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st
+
+from app.pages_index import PAGES
+
+st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
+
+nav = st.navigation(
+    {
+        section: [st.Page(ROOT / "pages" / f"{stem}.py", title=title, icon=icon, url_path=stem)
+                  for stem, title, icon in entries if (ROOT / "pages" / f"{stem}.py").exists()]
+        for section, entries in PAGES.items()
+    }
+)
+nav.run()

@@ -1,0 +1,82 @@
+"""Objectives for 2-D energies, one per file. Each module registers a builder here.
+
+A builder takes (config, context) and returns an `Objective`: a callable that, given the model and
+a batch of data, returns the loss to minimise and what the live view should draw (the contrasted
+points, persistent particles...). Stateful objectives (a replay buffer, NCE's learned log Z) are
+nn.Modules so that their parameters join the optimiser and their state the checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.toy.data import ToyDataset
+from engine.toy.grid import Grid
+
+
+@dataclass
+class ObjectiveOut:
+    loss: torch.Tensor
+    scalars: dict[str, float] = field(default_factory=dict)
+    negatives: torch.Tensor | None = None  # this step's contrasted points (drawn in the second colour)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. particles, re-initialised mask
+
+
+@dataclass
+class ObjectiveContext:
+    dataset: ToyDataset
+    grid: Grid  # the training grid (maximum likelihood integrates on it)
+    generator: torch.Generator
+    device: torch.device
+    dim: int = 2  # data dimension (the "PCD and dimension" experiment embeds 2-D data higher up)
+
+
+class Objective(nn.Module):
+    """Base class: forward(model, batch) -> ObjectiveOut."""
+
+    #: True when the method needs the partition function (only maximum likelihood does)
+    uses_grid: bool = False
+
+    def forward(self, model: nn.Module, batch: torch.Tensor) -> ObjectiveOut:  # pragma: no cover
+        raise NotImplementedError
+
+
+Builder = Callable[[Any, ObjectiveContext], Objective]
+OBJECTIVES: dict[str, Builder] = {}
+LABELS: dict[str, str] = {}
+
+
+def register(name: str, label: str) -> Callable[[Builder], Builder]:
+    def deco(builder: Builder) -> Builder:
+        OBJECTIVES[name] = builder
+        LABELS[name] = label
+        return builder
+
+    return deco
+
+
+def build_objective(name: str, config: Any, ctx: ObjectiveContext) -> Objective:
+    _load_all()
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown method {name!r}; choose one of {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name](config, ctx)
+
+
+def available() -> dict[str, str]:
+    _load_all()
+    return dict(LABELS)
+
+
+def _load_all() -> None:
+    # importing the modules runs their @register decorators
+    import importlib
+    import pkgutil
+
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")

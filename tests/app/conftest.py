@@ -1,0 +1,33 @@
+"""AppTest helpers: run a page through app/main.py's navigation, with a clean resource cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = str(ROOT / "app" / "main.py")
+
+
+@pytest.fixture(autouse=True)
+def _clear_caches():
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()  # runs the session slots' on_release: no training thread outlives a test
+
+
+def open_page(stem: str, timeout: float = 60) -> AppTest:
+    """AppTest of app/main.py switched to pages/<stem>.py and run once."""
+    at = AppTest.from_file(MAIN, default_timeout=timeout)
+    at.run()
+    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
+    at.run()
+    return at
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
