@@ -12,7 +12,9 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only app/ on the path; pag
 import streamlit as st
 
 from app.pages_index import PAGES
+from app.startup import limit_threads
 
+limit_threads()
 st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
 
 nav = st.navigation(

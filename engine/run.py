@@ -115,6 +115,9 @@ class Run:
         self._thread: threading.Thread | None = None
         self._checkpoint: tuple[int, Any] | None = None
         self._callbacks: dict[str, list[Callable[[Run], None]]] = {}
+        # held while the trainer steps, snapshots or evaluates; a UI that reads the model directly
+        # takes it too (`with run.model_lock:`) so it never sees half an optimiser update
+        self.model_lock = threading.Lock()
 
     # ---- control -------------------------------------------------------------------------------
     def start(self, paused: bool = False) -> Run:
@@ -227,7 +230,8 @@ class Run:
             fn(self)
 
     def _publish(self, scalars: dict[str, float]) -> bool:
-        data = self.trainer.snapshot()
+        with self.model_lock:
+            data = self.trainer.snapshot()
         bad = first_non_finite(data)
         if bad is not None:
             self._fail(f"the model's {bad} became non-finite at step {self.step}")
@@ -239,7 +243,8 @@ class Run:
         return True
 
     def _evaluate(self) -> bool:
-        metrics = self.trainer.evaluate()
+        with self.model_lock:
+            metrics = self.trainer.evaluate()
         bad = first_non_finite(metrics)
         if bad is not None:
             self._fail(f"the metric {bad} became non-finite at step {self.step}")
@@ -294,7 +299,8 @@ class Run:
                 if opts.max_steps is not None and self.step >= opts.max_steps:
                     break
                 t0 = time.perf_counter()
-                scalars = self.trainer.step()
+                with self.model_lock:
+                    scalars = self.trainer.step()
                 self.elapsed += time.perf_counter() - t0
                 bad = first_non_finite(scalars)
                 if bad is not None:

@@ -18,7 +18,7 @@ Tensor = torch.Tensor
 LOG2PI = math.log(2 * math.pi)
 
 CLOSED_FORM = "closed form"
-QUADRATURE = "curve ⊛ Gaussian, 1-D quadrature (exact to ~1e-6)"
+QUADRATURE = "curve ⊛ Gaussian, integrated in closed form along a fine polyline (within 0.5 %)"
 
 
 @dataclass(frozen=True)
@@ -102,19 +102,46 @@ def _cb_logp(y: Tensor) -> Tensor:
 
 
 # ---- curves blurred by Gaussian noise ----------------------------------------------------------
-def _curve_dataset(curve: Callable[[Tensor], Tensor], std: float, nodes: int):
-    t_nodes = (torch.arange(nodes, dtype=torch.float64) + 0.5) / nodes
-    pts = curve(t_nodes).float()  # (nodes, 2); t ~ U[0, 1)
+def _log_diff_ndtr(a: Tensor, b: Tensor) -> Tensor:
+    """log(Φ(b) − Φ(a)) for a ≤ b, stable in both tails (uses Φ(b) − Φ(a) = Φ(−a) − Φ(−b))."""
+    flip = a > 0
+    lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    l_hi, l_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)
+    return l_hi + torch.log1p(-torch.exp((l_lo - l_hi).clamp(max=-1e-12)))
+
+
+def _curve_dataset(curve: Callable[[Tensor], Tensor], std: float, pieces: list[tuple[float, float]],
+                   segments: int = 400):
+    """t ~ U[0, 1), y = c(t) + σε. The density integrates the Gaussian along a fine polyline of c:
+    on a segment from a with unit direction u and length L, carrying mass w spread evenly,
+        ∫ N(y; a + s u, σ²I) ds / L = exp(−d⊥²/2σ²)/(σ√(2π)) · [Φ((L − s₀)/σ) − Φ(−s₀/σ)] / L,
+    with s₀ = (y − a)·u and d⊥ the distance to the segment's line. Chords of 400 segments per piece
+    stay within 0.5 % of the exact density (tests/engine/test_toy_grid.py)."""
+    starts, dirs, lengths, log_w = [], [], [], []
+    for t0, t1 in pieces:
+        t = torch.linspace(t0, t1, segments + 1, dtype=torch.float64)
+        pts = curve(t)
+        d = pts[1:] - pts[:-1]
+        length = d.norm(dim=1)
+        starts.append(pts[:-1])
+        dirs.append(d / length[:, None])
+        lengths.append(length)
+        log_w.append(torch.full((segments,), math.log((t1 - t0) / segments), dtype=torch.float64))
+    a, u, seg_len, lw = (torch.cat(v).float() for v in (starts, dirs, lengths, log_w))
 
     def sample(n: int, gen: torch.Generator) -> Tensor:
         return curve(_uniform(n, gen).double()).float() + std * _gauss((n, 2), gen)
 
     def log_density(y: Tensor) -> Tensor:
         out = []
-        c = pts.to(y)
-        for chunk in torch.split(y, 4096):
-            d2 = ((chunk[:, None, :] - c[None]) ** 2).sum(-1)
-            out.append(_logmeanexp(-0.5 * d2 / std**2, 1) - LOG2PI - 2 * math.log(std))
+        aa, uu, ll, ww = a.to(y), u.to(y), seg_len.to(y), lw.to(y)
+        for chunk in torch.split(y, 2048):
+            rel = chunk[:, None, :] - aa[None]  # (m, S, 2)
+            s0 = (rel * uu[None]).sum(-1)
+            d_perp2 = ((rel**2).sum(-1) - s0**2).clamp_min(0)
+            log_along = _log_diff_ndtr(-s0 / std, (ll - s0) / std) - ll.log()
+            terms = ww + log_along - 0.5 * d_perp2 / std**2 - 0.5 * LOG2PI - math.log(std)
+            out.append(torch.logsumexp(terms, 1))
         return torch.cat(out)
 
     return sample, log_density
@@ -145,9 +172,9 @@ def _ellipse_curve(t: Tensor) -> Tensor:
     return torch.stack([ELLIPSE_RHO[0] * torch.cos(th), ELLIPSE_RHO[1] * torch.sin(th)], 1)
 
 
-_moons = _curve_dataset(_moons_curve, 0.1, 4000)
-_spiral = _curve_dataset(_spiral_curve, 0.1, 6000)
-_ellipse = _curve_dataset(_ellipse_curve, ELLIPSE_STD, 6000)
+_moons = _curve_dataset(_moons_curve, 0.1, [(0.0, 0.5), (0.5, 1.0)])
+_spiral = _curve_dataset(_spiral_curve, 0.1, [(0.0, 1.0)])
+_ellipse = _curve_dataset(_ellipse_curve, ELLIPSE_STD, [(0.0, 1.0)])
 
 DATASETS: dict[str, ToyDataset] = {
     d.name: d

@@ -1,0 +1,97 @@
+"""The smooth live view: a `st.components.v2` canvas that plays a run's snapshots in the browser.
+
+Plain `st.fragment` polling that redraws a Plotly heatmap reaches ~8 frames/s on a 2-core machine
+(DESIGN.md). Here the fragment only ships, every ~0.25 s, the frames the engine published since the
+last call (energies as uint8, points as float32, base64); the browser queues them and paints each at
+its own time, a fraction of a second behind, so every published frame (~30/s) reaches the screen.
+
+Snapshot keys drawn: "energy" (n×n, rows = y, ascending), "positives" / "negatives" / "particles"
+(N×2), "reinit" (bool N: particles re-initialised this step, ringed). The component root carries
+data-fps, data-lag, data-step, data-frames and data-trail attributes (used by the e2e tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from engine.run import RUNNING, Run, Snapshot
+
+_JS = (Path(__file__).parent / "live_canvas.js").read_text()
+_CSS = """
+.lc-root { font: 12px/1.4 sans-serif; color: var(--st-text-color, #ddd); }
+.lc-canvas { display: block; border-radius: 6px; }
+.lc-bar { display: flex; align-items: center; gap: 6px; max-width: 520px; margin-top: 4px; }
+.lc-ramp { flex: 1; height: 8px; border-radius: 4px;
+  background: linear-gradient(90deg, #440154, #3b528b, #21908d, #5dc963, #fde725); }
+.lc-legend { display: flex; gap: 14px; margin-top: 4px; }
+.lc-legend i { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; }
+.lc-info { opacity: 0.65; margin-top: 2px; font-variant-numeric: tabular-nums; }
+"""
+_component = st.components.v2.component("energy_lab_live_canvas", js=_JS, css=_CSS)
+
+LEGEND = {
+    "positives": ("data batch (energy pushed down)", "#4fc3f7"),
+    "negatives": ("contrasted samples (pushed up)", "#ff5252"),
+    "particles": ("persistent particles", "#ffb74d"),
+}
+FIRST_BATCH_S = 1.0  # on (re)mount, send only the last second of frames
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+def encode_frame(snap: Snapshot) -> dict[str, Any]:
+    """One snapshot as JSON-ready data: energies normalised to uint8 (E − min over a robust range)."""
+    out: dict[str, Any] = {"frame": snap.frame, "step": snap.step, "t": snap.t}
+    energy = snap.data.get("energy")
+    if energy is not None:
+        e = np.asarray(energy, dtype=np.float32)
+        lo, hi = float(e.min()), float(np.percentile(e, 98))
+        hi = max(hi, lo + 1e-6)
+        out.update(n=int(e.shape[0]), lo=lo, hi=hi,
+                   grid=_b64((np.clip((e - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)))
+    out["pts"] = {name: _b64(np.asarray(snap.data[name], dtype=np.float32)[:, :2])
+                  for name in LEGEND if snap.data.get(name) is not None}
+    reinit = snap.data.get("reinit")
+    if reinit is not None:
+        out["reinit"] = np.flatnonzero(np.asarray(reinit)).tolist()
+    return out
+
+
+def frames_to_send(run: Run, last_sent: int) -> list[Snapshot]:
+    frames = run.frames_since(last_sent)
+    if last_sent == 0 and frames:  # a fresh mount: start from the last second only
+        newest = frames[-1].t
+        frames = [f for f in frames if f.t >= newest - FIRST_BATCH_S] or frames[-1:]
+    return frames
+
+
+def live_canvas(run: Run | None, *, key: str, extent: tuple[float, float, float, float],
+                static_points: np.ndarray | None = None, trail: int = 0, size: int = 520) -> dict[str, Any]:
+    """Ship new frames of `run` to the canvas `key`. Call it inside an `st.fragment(run_every=...)`."""
+    sent_key = f"_lc_sent_{key}"
+    run_key = f"_lc_run_{key}"
+    run_id = id(run) if run is not None else 0
+    if st.session_state.get(run_key) != run_id:
+        st.session_state[run_key] = run_id
+        st.session_state[sent_key] = 0
+    frames = frames_to_send(run, st.session_state[sent_key]) if run is not None else []
+    if frames:
+        st.session_state[sent_key] = frames[-1].frame
+    layers = [LEGEND[n] for n in LEGEND if frames and frames[-1].data.get(n) is not None]
+    data = {
+        "run_id": run_id,
+        "server_time": time.time(),
+        "frames": [encode_frame(f) for f in frames],
+        "static": _b64(np.asarray(static_points, np.float32)[:, :2]) if static_points is not None else None,
+        "config": {"extent": list(extent), "trail": int(trail), "size": int(size),
+                   "running": bool(run is not None and run.state == RUNNING), "legend": layers},
+    }
+    return _component(key=key, data=data, height="content")

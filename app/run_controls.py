@@ -1,0 +1,74 @@
+"""Train / Pause / Step / Reset for any page whose training lives in a `Run`, plus its status line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from app.session import RunSlots
+from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run
+
+LABELS = {
+    "train": "Train", "resume": "Resume", "pause": "Pause", "step": "Step", "reset": "Reset",
+    "idle": "Ready: press Train.", "running": "Training", "paused": "Paused", "finished": "Finished",
+    "stopped": "Stopped", "failed": "Failed",
+    "changed": "The settings changed since this run started: Reset (or Train after it ends) applies them.",
+}
+
+
+def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[[object], Run],
+                 key: str, text: dict[str, str] | None = None) -> Run | None:
+    """Draw the buttons; return the session's run for `name` after applying the click.
+
+    `make_run(config)` builds a Run (not started). Train starts a new run when there is none, or
+    when the last one ended; it resumes a paused one. Reset replaces the run by a fresh, unstarted
+    one with the current settings (its initial energy is shown at once).
+    """
+    t = {**LABELS, **(text or {})}
+    run = slots.get(name)
+    cfg_key = f"_cfg_{key}"
+    c1, c2, c3, c4 = st.columns(4)
+    paused = run is not None and run.state == PAUSED and run.step > 0
+    label = t["resume"] if paused else t["train"]
+    if c1.button(label, key=f"{key}_train", type="primary", icon=":material/play_arrow:", width="stretch"):
+        if run is None or run.state not in (RUNNING, PAUSED) or (
+                run.state == PAUSED and run.step == 0 and st.session_state.get(cfg_key) != config):
+            run = slots.replace(name, make_run(config))
+            st.session_state[cfg_key] = config
+            run.start()
+        elif run.state == PAUSED:
+            run.resume()
+    if c2.button(t["pause"], key=f"{key}_pause", width="stretch", icon=":material/pause:",
+                 disabled=run is None or run.state != RUNNING):
+        run.pause()
+    if c3.button(t["step"], key=f"{key}_step", width="stretch", icon=":material/skip_next:"):
+        if run is None or run.state not in (RUNNING, PAUSED):
+            run = slots.replace(name, make_run(config))
+            st.session_state[cfg_key] = config
+        run.step_once()
+    if c4.button(t["reset"], key=f"{key}_reset", width="stretch", icon=":material/restart_alt:"):
+        run = slots.replace(name, make_run(config))
+        st.session_state[cfg_key] = config
+        run.start(paused=True)
+    if run is not None and st.session_state.get(cfg_key) not in (None, config) and run.state in (RUNNING, PAUSED):
+        st.caption(t["changed"])
+    return run
+
+
+def status_line(run: Run | None, text: dict[str, str] | None = None) -> None:
+    t = {**LABELS, **(text or {})}
+    if run is None:
+        st.caption(t["idle"])
+        return
+    s = run.summary()
+    label = t.get(s["state"], s["state"])
+    parts = [f"**{label}** · step {s['step']:,}", f"{s['steps_per_s']:.0f} steps/s"]
+    for k in ("kl", "nll"):
+        if k in s:
+            parts.append(f"{k.upper()} {s[k]:.3f} nats")
+    st.markdown(" · ".join(parts))
+    if s["state"] == FAILED:
+        st.error(s["message"])
+    elif s["state"] == FINISHED:
+        st.success(f"{label}: {s['step']:,} steps in {s['seconds']:.1f} s.")

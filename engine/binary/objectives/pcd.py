@@ -1,0 +1,47 @@
+"""Persistent contrastive divergence: the negatives are particles that remember where they were.
+
+A set of M chains ȳ_1..ȳ_M (started at uniform random bits) is moved k more sampler sweeps on each
+update with the current model, never restarted at the data:
+
+    ȳ_m ← MCMC_k(ȳ_m)      (Metropolis bit flips; block Gibbs for the RBM)
+    L_PCD(θ) = (1/N) Σ_n E_θ(y_n) − (1/M) Σ_m E_θ(ȳ_m)
+    ∂L_PCD/∂θ = (1/N) Σ_n ∂E_θ(y_n)/∂θ − (1/M) Σ_m ∂E_θ(ȳ_m)/∂θ
+
+The particles find the low-energy places the data does not hold and push them up; when the model
+moves faster than the chains mix, the estimate lags and the updates oscillate.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.binary.models import BinaryEnergy
+from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, register
+from engine.binary.samplers import run_sampler
+
+
+class PersistentCD(Objective):
+    def __init__(self, ctx: ObjectiveContext, model: BinaryEnergy, k: int, chains: int):
+        super().__init__()
+        if k < 1:
+            raise ValueError("PCD needs k >= 1 sampler sweeps per update")
+        if chains < 1:
+            raise ValueError("PCD needs at least one persistent chain")
+        self.k, self.sampler, self.gen = k, ctx.sampler, ctx.generator
+        bits = torch.randint(2, (chains, model.d), generator=ctx.generator, device=ctx.device)
+        dtype = next(model.parameters()).dtype
+        # a buffer, so checkpoints save and restore the particles with the model
+        self.register_buffer("chains", model.encoding.encode(bits).to(dtype))
+
+    def forward(self, model: BinaryEnergy, y: torch.Tensor) -> ObjectiveOut:
+        moved, rate = run_sampler(self.sampler, model, self.chains, self.k, self.gen)
+        self.chains.copy_(moved)
+        e_pos, e_neg = model(y).mean(), model(moved).mean()
+        loss = e_pos - e_neg
+        return ObjectiveOut(loss, {"loss": loss.item(), "e_data": e_pos.item(), "e_neg": e_neg.item(),
+                                   "accept": rate}, moved)
+
+
+@register("pcd", "Persistent CD (persistent Metropolis / Gibbs chains)")
+def build(config, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
+    return PersistentCD(ctx, model, config.k, config.chains)

@@ -1,0 +1,175 @@
+"""Train a denoising autoencoder and, beside it, a latent-variable energy; snapshot both live.
+
+Implements engine.run.Trainer. Each step draws one batch y from the manifold, takes one Adam step on
+the DAE loss (engine.dae.objective) and one on the latent model's free energy of the same batch
+(engine.dae.latent). A snapshot carries what the page draws: both energies on the view grid, the
+reconstruction field on a coarse grid, the energy profile along a line crossing the branches, a fixed
+set of corrupted points with where the DAE sends them, and the latest metrics (engine.dae.metrics).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.dae.config import DAEConfig
+from engine.dae.latent import LatentCurveModel
+from engine.dae.manifolds import get_manifold
+from engine.dae.metrics import score_energy
+from engine.dae.model import MLPAutoencoder, dae_energy
+from engine.dae.objective import dae_loss
+from engine.device import pick_device
+from engine.seeding import seed_everything
+from engine.toy.grid import Grid
+
+MIDPOINT_PROBES = 12  # corrupted points placed near the midpoints, to watch them split
+MIDPOINT_JITTER = 0.1
+SHOWN_DATA = 256
+CURVE_POINTS = 180  # per branch, for drawing the latent decoder's curve
+METRICS = ("midpoint_ratio", "false_low", "growth_exponent")
+
+
+class DAETrainer:
+    """engine.run.Trainer for the DAE energy (with the latent model beside it unless with_latent=False)."""
+
+    def __init__(self, config: DAEConfig, with_latent: bool = True):
+        self.config = config
+        self.gen = seed_everything(config.seed)
+        self.device = pick_device(config.device)
+        self.manifold = get_manifold(config.dataset)
+        self.corruption = config.corruption_fn
+        self.model = MLPAutoencoder(2, config.width, config.depth, config.code).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.latent: LatentCurveModel | None = None
+        if with_latent:
+            latent_gen = torch.Generator().manual_seed(config.seed + 1)
+            self.latent = LatentCurveModel.perturbed(self.manifold.latent, config.latent_z,
+                                                     config.latent_jitter, latent_gen).to(self.device)
+            self.latent_opt = torch.optim.Adam(self.latent.parameters(), lr=config.latent_lr)
+        self.view_beta: float | None = None  # the page may ask to draw F_β instead of F_∞
+        self.step_count = 0
+        self.metrics: dict[str, float] = {}
+        self._lock = threading.Lock()  # step() against reconstruct() called from a UI thread
+        self._fixed_pictures(config)
+
+    def _fixed_pictures(self, config: DAEConfig) -> None:
+        """Everything drawn that does not change while training: grids, data, corrupted probes."""
+        m = self.manifold
+        self.view_grid = Grid(m.box, config.view_grid)
+        self._view_pts = self.view_grid.points().to(self.device)
+        a = np.linspace(-m.box, m.box, config.field_grid + 2)[1:-1]  # arrows keep off the frame
+        xx, yy = np.meshgrid(a, a)
+        self._field_pts = torch.tensor(np.stack([xx.ravel(), yy.ravel()], 1), dtype=torch.float32)
+        s, pts = m.profile(config.profile_points)
+        self._profile_s, self._profile_pts = s.numpy(), pts
+        self._profile_d2 = (m.distance(pts) ** 2).numpy()
+        probe_gen = torch.Generator().manual_seed(config.seed + 2)
+        self.data_shown = m.sample(SHOWN_DATA, probe_gen).numpy()
+        clean = m.sample(config.probes, probe_gen)
+        self.probe_in = self.corruption(clean, probe_gen).numpy() if config.probes else np.zeros((0, 2))
+        mid, _ = m.midpoint_pairs()
+        pick = torch.linspace(0, mid.shape[0] - 1, MIDPOINT_PROBES).round().long()
+        near = mid[pick] + MIDPOINT_JITTER * torch.randn((MIDPOINT_PROBES, 2), generator=probe_gen)
+        self.midpoint_probe_in = near.numpy()
+
+    # ---- the two energies ------------------------------------------------------------------------
+    def dae_energy(self, y: torch.Tensor) -> torch.Tensor:
+        return dae_energy(self.model, y)
+
+    def latent_energy(self, y: torch.Tensor, beta: float | None = None) -> torch.Tensor:
+        if self.latent is None:
+            raise RuntimeError("this trainer has no latent model")
+        return self.latent.free_energy(y, beta)
+
+    def reconstruct(self, points: np.ndarray) -> np.ndarray:
+        """r(y) for arbitrary points (e.g. clicked on the page); safe to call from another thread."""
+        y = torch.as_tensor(np.asarray(points, dtype=np.float32).reshape(-1, 2), device=self.device)
+        with self._lock, torch.no_grad():
+            return self.model(y).cpu().numpy()
+
+    # ---- Trainer protocol --------------------------------------------------------------------------
+    def step(self) -> dict[str, float]:
+        y = self.manifold.sample(self.config.batch_size, self.gen).to(self.device)
+        with self._lock:
+            out = dae_loss(self.model, y, self.corruption, self.gen)
+            self.opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.opt.step()
+        scalars = {"loss": out.loss.item()}
+        if self.latent is not None:
+            latent_loss = self.latent.free_energy(y).mean()
+            self.latent_opt.zero_grad(set_to_none=True)
+            latent_loss.backward()
+            self.latent_opt.step()
+            scalars["latent_loss"] = latent_loss.item()
+        self.step_count += 1
+        return scalars
+
+    def _on_grid(self, energy, pts: torch.Tensor) -> np.ndarray:
+        n = self.view_grid.n
+        with torch.no_grad():
+            return energy(pts).view(n, n).cpu().numpy()
+
+    def snapshot(self) -> dict[str, Any]:
+        dev = self.device
+        with torch.no_grad():
+            field_pts = self._field_pts.to(dev)
+            field = (self.model(field_pts) - field_pts).cpu().numpy()
+            prof = self._profile_pts.to(dev)
+            snap: dict[str, Any] = {
+                "energy": self._on_grid(self.dae_energy, self._view_pts),
+                "field_xy": self._field_pts.numpy(),
+                "field_uv": field,
+                "profile_s": self._profile_s,
+                "profile_dae": self.dae_energy(prof).cpu().numpy(),
+                "profile_d2": self._profile_d2,
+                "data": self.data_shown,
+                "probe_in": self.probe_in,
+                "probe_out": self.model(torch.as_tensor(self.probe_in, device=dev)).cpu().numpy(),
+                "midpoint_probe_in": self.midpoint_probe_in,
+            }
+            mid_out = self.model(torch.as_tensor(self.midpoint_probe_in, device=dev)).cpu()
+            snap["midpoint_probe_out"] = mid_out.numpy()
+            branch = self.manifold.branch_of(mid_out)
+            snap["midpoint_split"] = np.bincount(branch.numpy(), minlength=len(self.manifold.branch_names))
+            if self.latent is not None:
+                beta = self.view_beta
+                snap["latent_energy"] = self._on_grid(lambda y: self.latent_energy(y, beta), self._view_pts)
+                snap["profile_latent"] = self.latent_energy(prof, beta).cpu().numpy()
+                k = self.latent.w.shape[0]
+                curve = self.latent.curve().view(k, -1, 2).cpu()
+                stride = max(1, curve.shape[1] // CURVE_POINTS)
+                snap["latent_curve"] = curve[:, ::stride].numpy()
+                snap["latent_w"] = self.latent.w.detach().cpu().numpy()
+        snap.update({k: float(v) for k, v in self.metrics.items()})
+        return snap
+
+    def evaluate(self) -> dict[str, float]:
+        n = self.config.eval_grid
+        with torch.no_grad():
+            metrics = {f"dae_{k}": v for k, v in score_energy(self.dae_energy, self.manifold, n, self.device).items()}
+            if self.latent is not None:
+                latent = score_energy(self.latent_energy, self.manifold, n, self.device)
+                metrics.update({f"latent_{k}": v for k, v in latent.items()})
+                w_true = torch.tensor(self.manifold.latent.w_true, device=self.device)
+                metrics["latent_w_error"] = float((self.latent.w - w_true).abs().max())
+        self.metrics = metrics
+        return dict(metrics)
+
+    def checkpoint(self) -> dict[str, Any]:
+        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step_count}
+        if self.latent is not None:
+            state.update(latent=self.latent.state_dict(), latent_opt=self.latent_opt.state_dict())
+        return copy.deepcopy(state)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        if self.latent is not None:
+            self.latent.load_state_dict(state["latent"])
+            self.latent_opt.load_state_dict(state["latent_opt"])
+        self.step_count = state["step"]

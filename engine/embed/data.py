@@ -1,0 +1,248 @@
+"""Image sets for contrastive embedding, all as one `ImageSet` (uint8 N×C×H×W, labels, a fixed split).
+
+- ``digits``: scikit-learn's 8×8 digits (ship offline), a fixed stratified 70/30 split.
+- ``shapes``: generated here (`engine.embed.shapes`): coloured shapes at random position, scale,
+  rotation and colour on a random background, so raw pixels and a random encoder do poorly.
+- ``mnist``, ``fashion_mnist``: the standard IDX files (gzip or not) in a data folder.
+- ``cifar10``: the standard python batches (``cifar-10-batches-py``) in a data folder.
+
+Nothing is downloaded unless asked (`download=True`); offline, that fails with a message that says
+where to put the files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import struct
+import tarfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+Tensor = torch.Tensor
+DEFAULT_DATA_DIR = Path(os.environ.get("ENERGY_LAB_DATA", Path(__file__).resolve().parents[2] / "data"))
+SPLIT_SEED = 1234  # the held-out split is a property of the data set, not of a run
+
+FASHION_CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                   "boot")
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+MIRRORS = {
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+}
+
+
+@dataclass
+class ImageSet:
+    """Images with labels and a fixed train/test split (labels are used only by the probes)."""
+
+    name: str
+    x_train: Tensor  # uint8, N×C×H×W
+    y_train: Tensor  # int64, N
+    x_test: Tensor
+    y_test: Tensor
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for x, y, part in ((self.x_train, self.y_train, "train"), (self.x_test, self.y_test, "test")):
+            if x.dtype != torch.uint8 or x.dim() != 4:
+                raise ValueError(f"{self.name} {part} images must be uint8 N×C×H×W, got {x.dtype} {tuple(x.shape)}")
+            if len(x) != len(y):
+                raise ValueError(f"{self.name} {part}: {len(x)} images but {len(y)} labels")
+
+    @property
+    def channels(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def size(self) -> int:
+        return self.x_train.shape[-1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, train_size: int | None, test_size: int | None) -> ImageSet:
+        """The first `train_size` / `test_size` images of a stratified shuffle (None keeps all)."""
+        def cut(x: Tensor, y: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
+            if n is None or n >= len(x):
+                return x, y
+            idx = _stratified_order(y, SPLIT_SEED)[:n]
+            return x[idx], y[idx]
+
+        xtr, ytr = cut(self.x_train, self.y_train, train_size)
+        xte, yte = cut(self.x_test, self.y_test, test_size)
+        return ImageSet(self.name, xtr, ytr, xte, yte, self.classes)
+
+
+def to_float(x: Tensor) -> Tensor:
+    """uint8 images → float in [0, 1]."""
+    return x.float().div_(255.0)
+
+
+def _stratified_order(y: Tensor, seed: int) -> Tensor:
+    """A permutation whose every prefix holds the classes in (nearly) their overall proportions."""
+    gen = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(y), generator=gen)
+    ys = y[perm]
+    # rank of each item within its class, scaled by class size → interleaves the classes evenly
+    key = torch.empty(len(y), dtype=torch.float64)
+    for c in ys.unique():
+        where = (ys == c).nonzero().squeeze(1)
+        key[where] = (torch.arange(len(where), dtype=torch.float64) + 0.5) / len(where)
+    return perm[torch.argsort(key, stable=True)]
+
+
+def split_train_test(x: Tensor, y: Tensor, test_fraction: float, seed: int = SPLIT_SEED
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    order = _stratified_order(y, seed)
+    n_test = round(len(y) * test_fraction)
+    test, train = order[:n_test], order[n_test:]
+    return x[train], y[train], x[test], y[test]
+
+
+# ---- scikit-learn digits ----------------------------------------------------------------------------
+def load_digits() -> ImageSet:
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    x = torch.from_numpy(np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    y = torch.from_numpy(d.target.astype(np.int64))
+    return ImageSet("digits", *split_train_test(x, y, 0.3), classes=DIGIT_CLASSES)
+
+
+# ---- IDX (MNIST, Fashion-MNIST) -------------------------------------------------------------------
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (gzip-compressed when the name ends in .gz or the bytes say so)."""
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    dtype, ndim = raw[2], raw[3]
+    if dtype not in _IDX_DTYPES:
+        raise ValueError(f"{path}: unknown IDX element type 0x{dtype:02x}")
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=_IDX_DTYPES[dtype], offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims} but holds {data.size} values")
+    return data.reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def _idx_folder(root: Path, name: str) -> Path | None:
+    """The folder holding the four IDX files: root/<name>, root/<name>/raw, torchvision's layout, root."""
+    tv = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}[name]
+    for folder in (root / name, root / name / "raw", root / tv / "raw", root / tv, root):
+        if all(_find(folder, f) for pair in IDX_FILES.values() for f in pair):
+            return folder
+    return None
+
+
+def load_idx_set(name: str, root: Path, download: bool = False) -> ImageSet:
+    folder = _idx_folder(root, name)
+    if folder is None:
+        if not download:
+            raise ValueError(
+                f"{name}: the IDX files ({', '.join(f for p in IDX_FILES.values() for f in p)}, gzip or not) "
+                f"are not in {root / name}; put them there or pass --download")
+        folder = root / name
+        for pair in IDX_FILES.values():
+            for f in pair:
+                _download(MIRRORS[name] + f + ".gz", folder / (f + ".gz"))
+    parts = []
+    for images, labels in IDX_FILES.values():
+        x = read_idx(_find(folder, images))  # type: ignore[arg-type]
+        y = read_idx(_find(folder, labels))  # type: ignore[arg-type]
+        parts += [torch.from_numpy(x.astype(np.uint8)).unsqueeze(1), torch.from_numpy(y.astype(np.int64))]
+    classes = DIGIT_CLASSES if name == "mnist" else FASHION_CLASSES
+    return ImageSet(name, *parts, classes=classes)
+
+
+# ---- CIFAR-10 python batches ------------------------------------------------------------------------
+def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR python batch → (N×3×32×32 uint8, N labels)."""
+    with open(path, "rb") as fh:
+        d = pickle.load(fh, encoding="bytes")
+    data = np.asarray(d[b"data"], dtype=np.uint8)
+    labels = np.asarray(d[b"labels"], dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise ValueError(f"{path} is not a CIFAR-10 batch (data {data.shape}, {len(labels)} labels)")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def load_cifar10(root: Path, download: bool = False) -> ImageSet:
+    folder = root / "cifar-10-batches-py"
+    if not folder.exists() and (root / "cifar10" / "cifar-10-batches-py").exists():
+        folder = root / "cifar10" / "cifar-10-batches-py"
+    if not (folder / "test_batch").exists():
+        if not download:
+            raise ValueError(f"cifar10: the python batches are not in {folder} (data_batch_1…5, test_batch); "
+                             "put them there or pass --download")
+        archive = root / "cifar-10-python.tar.gz"
+        _download(MIRRORS["cifar10"], archive)
+        with tarfile.open(archive) as tar:
+            tar.extractall(root, filter="data")
+        folder = root / "cifar-10-batches-py"
+    xs, ys = zip(*(read_cifar_batch(folder / f"data_batch_{i}") for i in range(1, 6)), strict=True)
+    xte, yte = read_cifar_batch(folder / "test_batch")
+    return ImageSet("cifar10", torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)),
+                    torch.from_numpy(xte), torch.from_numpy(yte), CIFAR_CLASSES)
+
+
+def _download(url: str, dest: Path, timeout: float = 30) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as out:
+            while chunk := r.read(1 << 20):
+                out.write(chunk)
+    except (urllib.error.URLError, OSError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"could not download {url} ({exc}); without network, copy the file to {dest}") from exc
+    tmp.replace(dest)
+
+
+# ---- one entry point ------------------------------------------------------------------------------
+DATASETS = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10")
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False,
+                 train_size: int | None = None, test_size: int | None = None) -> ImageSet:
+    """Load a data set by name; `train_size`/`test_size` keep a stratified subset (CPU budgets)."""
+    root = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
+    if name == "digits":
+        data = load_digits()
+    elif name == "shapes":
+        from engine.embed.shapes import make_shapes
+
+        data = make_shapes(train_size or 6000, test_size or 2000)
+    elif name in ("mnist", "fashion_mnist"):
+        data = load_idx_set(name, root, download)
+    elif name == "cifar10":
+        data = load_cifar10(root, download)
+    else:
+        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    return data.subset(train_size, test_size)

@@ -1,0 +1,294 @@
+"""Train an encoder contrastively (the `Trainer` a `Run` drives), and the supervised baseline.
+
+Each step: draw a batch of training images (epochs of a random permutation from the run's generator),
+make two per-sample augmented views on the training device, embed them, apply the objective, take an
+optimiser step. On CUDA the forward pass runs under bf16 autocast with channels_last tensors; the
+losses themselves are computed in float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.device import pick_device
+from engine.embed.augment import Augmenter, default_augment
+from engine.embed.config import EmbedConfig
+from engine.embed.data import ImageSet, load_dataset, to_float
+from engine.embed.evaluate import (
+    contrastive_accuracy, effective_rank, extract, frozen, knn_accuracy, linear_probe, uniformity)
+from engine.embed.models import Classifier, build_encoder
+from engine.embed.objectives import build_objective
+from engine.run import Run, RunOptions
+from engine.seeding import seed_everything
+
+Tensor = torch.Tensor
+PAIRS_SHOWN = 64  # positive pairs of the last batch in each snapshot
+EVAL_PAIRS = 512  # test images whose two fixed views give the held-out contrastive accuracy
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How the forward pass runs on a device: autocast dtype (None = float32) and memory format."""
+
+    autocast_dtype: torch.dtype | None
+    channels_last: bool
+
+    def autocast(self, device: torch.device):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
+
+    def images(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def precision_for(device: torch.device, amp: bool) -> Precision:
+    """bf16 autocast + channels_last on CUDA when asked; plain float32 elsewhere (CPU bf16 is slower
+    than float32 for these small convolutions, and MPS autocast support varies)."""
+    if amp and device.type == "cuda":
+        return Precision(torch.bfloat16, True)
+    return Precision(None, False)
+
+
+@lru_cache(maxsize=4)
+def cached_dataset(name: str, data_dir: str | None, download: bool, train_size: int | None,
+                   test_size: int | None) -> ImageSet:
+    """Loading (or generating) a set once per process: pages and sweeps reuse it."""
+    return load_dataset(name, data_dir, download, train_size, test_size)
+
+
+def dataset_for(config: EmbedConfig) -> ImageSet:
+    return cached_dataset(config.dataset, config.data_dir, config.download, config.train_size, config.test_size)
+
+
+class BatchSampler:
+    """Epochs of a random permutation of the training indices, drawn from the run's generator."""
+
+    def __init__(self, n: int, batch: int, gen: torch.Generator):
+        if batch > n:
+            raise ValueError(f"batch size {batch} is larger than the training set ({n} images)")
+        self.n, self.batch, self.gen = n, batch, gen
+        self._order = torch.randperm(n, generator=gen)
+        self._pos = 0
+        self.epoch = 0
+
+    def next(self) -> Tensor:
+        if self._pos + self.batch > self.n:
+            self._order = torch.randperm(self.n, generator=self.gen)
+            self._pos = 0
+            self.epoch += 1
+        idx = self._order[self._pos : self._pos + self.batch]
+        self._pos += self.batch
+        return idx
+
+
+class EmbedTrainer:
+    """Implements engine.run.Trainer for contrastive embedding."""
+
+    def __init__(self, config: EmbedConfig, data: ImageSet | None = None):
+        self.config = config
+        self.gen = seed_everything(config.seed)
+        self.device = pick_device(config.device)
+        self.precision = precision_for(self.device, config.amp)
+        self.data = data if data is not None else dataset_for(config)
+        self.x_train = self.data.x_train.to(self.device)
+        self.augment_config = default_augment(config.dataset, strength=config.augment_strength)
+        self.augmenter = Augmenter(self.augment_config, self.data.channels)
+        self.encoder = build_encoder(config.encoder, self.data.channels, self.data.size, config.width).to(self.device)
+        self.objective = build_objective(config.method, self.encoder, config, len(self.x_train)).to(self.device)
+        if hasattr(self.objective, "gen"):
+            self.objective.gen = self.gen
+        if self.precision.channels_last:
+            self.encoder.to(memory_format=torch.channels_last)
+            self.objective.to(memory_format=torch.channels_last)
+        params = [p for p in list(self.encoder.parameters()) + list(self.objective.parameters()) if p.requires_grad]
+        self.opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.sampler = BatchSampler(len(self.x_train), config.batch_size, self.gen)
+        self.step_count = 0
+        self.images_seen = 0
+        self.train_seconds = 0.0
+        self._last: dict[str, Any] = {}
+        self._eval: dict[str, Any] = {}
+        # fixed views of test images for the held-out contrastive accuracy (same views every time)
+        eval_gen = torch.Generator().manual_seed(10_000 + config.seed)
+        x_eval = to_float(self.data.x_test[:EVAL_PAIRS]).to(self.device)
+        self._eval_views = [self.augmenter.apply(x_eval, self.augmenter.sample(len(x_eval), eval_gen).to(self.device))
+                            for _ in range(2)]
+
+    # ---- Trainer protocol ----------------------------------------------------------------------
+    def step(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        idx = self.sampler.next()
+        x = to_float(self.x_train[idx.to(self.device)])
+        x1, x2 = self.augmenter.pair(x, self.gen)
+        x1, x2 = self.precision.images(x1), self.precision.images(x2)
+        self.encoder.train()
+        self.objective.train()
+        with self.precision.autocast(self.device):
+            out = self.objective(self.encoder, x1, x2, idx.to(self.device))
+        self.opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        self.opt.step()
+        self.step_count += 1
+        self.images_seen += 2 * len(idx)
+        self.train_seconds += time.perf_counter() - t0
+        self._last = {"idx": idx, "a": out.a[:PAIRS_SHOWN], "b": out.b[:PAIRS_SHOWN]}
+        return {"loss": out.loss.item(), "epoch": float(self.sampler.epoch), **out.scalars}
+
+    def snapshot(self) -> dict[str, Any]:
+        snap: dict[str, Any] = {"step": self.step_count, "images_per_s": self.images_per_second()}
+        if self._last:
+            snap["pair_index"] = self._last["idx"][:PAIRS_SHOWN].numpy()
+            snap["pair_a"] = self._last["a"].cpu().numpy()
+            snap["pair_b"] = self._last["b"].cpu().numpy()
+        snap.update(self._eval)
+        return snap
+
+    def evaluate(self) -> dict[str, float]:
+        """Probe and kNN accuracy on frozen features, held-out contrastive accuracy, embedding geometry.
+        Also keeps the test set's embeddings for the map (`snapshot()['map_z']`)."""
+        metric = getattr(self.objective, "metric", "cosine")
+        with frozen(self.encoder), frozen(self.objective), torch.no_grad():
+            feats_train = self.features(self.data.x_train)
+            feats_test = self.features(self.data.x_test)
+            z_test = extract(lambda x: self.objective.embed(self.encoder, self.precision.images(x)),
+                             self.data.x_test, self.device, autocast=self._autocast)
+            with self.precision.autocast(self.device):
+                va = self.objective.embed(self.encoder, self.precision.images(self._eval_views[0])).float()
+                vb = self.objective.embed(self.encoder, self.precision.images(self._eval_views[1])).float()
+        probe = linear_probe(feats_train, self.data.y_train, feats_test, self.data.y_test)
+        knn = knn_accuracy(feats_train, self.data.y_train, feats_test, self.data.y_test)
+        self._eval = {"map_z": z_test.numpy().astype(np.float32), "map_labels": self.data.y_test.numpy()}
+        return {
+            "linear_probe_acc": probe,
+            "knn_acc": knn,
+            "contrastive_acc_test": contrastive_accuracy(va.cpu(), vb.cpu(), metric),
+            "effective_rank": effective_rank(z_test),
+            "uniformity": uniformity(z_test),
+            "embedding_norm_test": z_test.norm(dim=1).mean().item(),
+        }
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def _autocast(self):
+        return self.precision.autocast(self.device)
+
+    def features(self, x_uint8: Tensor) -> Tensor:
+        """Encoder outputs h (what the probe reads) in eval mode, on the CPU."""
+        with frozen(self.encoder):
+            return extract(lambda x: self.encoder(self.precision.images(x)), x_uint8, self.device,
+                           autocast=self._autocast)
+
+    def embed_images(self, x_uint8: Tensor) -> Tensor:
+        with frozen(self.encoder), frozen(self.objective):
+            return extract(lambda x: self.objective.embed(self.encoder, self.precision.images(x)), x_uint8,
+                           self.device, autocast=self._autocast)
+
+    def images_per_second(self) -> float:
+        return self.images_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+    def checkpoint(self) -> dict[str, Any]:
+        return copy.deepcopy({"encoder": self.encoder.state_dict(), "objective": self.objective.state_dict(),
+                              "opt": self.opt.state_dict(), "step": self.step_count})
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.encoder.load_state_dict(state["encoder"])
+        self.objective.load_state_dict(state["objective"])
+        self.opt.load_state_dict(state["opt"])
+        self.step_count = state["step"]
+
+
+class SupervisedTrainer:
+    """The baseline: the same encoder trained with labels (cross-entropy on one augmented view)."""
+
+    def __init__(self, config: EmbedConfig, data: ImageSet | None = None):
+        self.config = config
+        self.gen = seed_everything(config.seed + 1)
+        self.device = pick_device(config.device)
+        self.precision = precision_for(self.device, config.amp)
+        self.data = data if data is not None else dataset_for(config)
+        self.x_train = self.data.x_train.to(self.device)
+        self.y_train = self.data.y_train.to(self.device)
+        self.augmenter = Augmenter(default_augment(config.dataset, strength=config.augment_strength),
+                                   self.data.channels)
+        encoder = build_encoder(config.encoder, self.data.channels, self.data.size, config.width)
+        self.model = Classifier(encoder, self.data.n_classes).to(self.device)
+        if self.precision.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.sampler = BatchSampler(len(self.x_train), config.batch_size, self.gen)
+        self.step_count = 0
+
+    def step(self) -> dict[str, float]:
+        idx = self.sampler.next().to(self.device)
+        x = self.precision.images(self.augmenter(to_float(self.x_train[idx]), self.gen))
+        self.model.train()
+        with self.precision.autocast(self.device):
+            logits = self.model(x)
+        loss = F.cross_entropy(logits.float(), self.y_train[idx])
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step_count += 1
+        return {"loss": loss.item()}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"step": self.step_count}
+
+    def evaluate(self) -> dict[str, float]:
+        enc = self.model.encoder
+        with frozen(enc):
+            auto = lambda: self.precision.autocast(self.device)
+            ftr = extract(lambda x: enc(self.precision.images(x)), self.data.x_train, self.device, autocast=auto)
+            fte = extract(lambda x: enc(self.precision.images(x)), self.data.x_test, self.device, autocast=auto)
+        return {"linear_probe_acc": linear_probe(ftr, self.data.y_train, fte, self.data.y_test)}
+
+
+def raw_pixel_probe(data: ImageSet) -> float:
+    return linear_probe(to_float(data.x_train).flatten(1), data.y_train, to_float(data.x_test).flatten(1),
+                        data.y_test)
+
+
+def random_encoder_probe(config: EmbedConfig, data: ImageSet) -> float:
+    """Linear probe on a randomly initialised encoder of the same architecture (eval mode)."""
+    torch.manual_seed(config.seed + 2)
+    enc = build_encoder(config.encoder, data.channels, data.size, config.width).eval()
+    device = pick_device(config.device)
+    enc.to(device)
+    ftr = extract(enc, data.x_train, device)
+    fte = extract(enc, data.x_test, device)
+    return linear_probe(ftr, data.y_train, fte, data.y_test)
+
+
+def budget_run(trainer: Any, budget_seconds: float | None, max_steps: int | None,
+               name: str = "embed", progress=None, progress_every_s: float = 10.0) -> Run:
+    """Drive `trainer` headless until `budget_seconds` of training or `max_steps`, whichever first;
+    evaluations happen only at the end (so they do not eat the budget)."""
+    steps = max_steps if max_steps is not None else 10**9
+    run = Run(trainer, RunOptions(max_steps=steps, evaluate_every_steps=10**9, snapshot_hz=0.1,
+                                  checkpoint_every_s=1e9), name=name)
+    last = [0.0]
+
+    def on_step(r: Run) -> None:
+        if budget_seconds is not None and r.elapsed >= budget_seconds:
+            r.stop()
+        if progress is not None and r.elapsed - last[0] >= progress_every_s:
+            last[0] = r.elapsed
+            row = r.history[-1]
+            progress(f"{name}: step {r.step}, {r.elapsed:.0f} s, loss {row['loss']:.4f}"
+                     + (f", contrastive acc {row['contrastive_acc']:.3f}" if "contrastive_acc" in row else ""))
+
+    run.add_callback("on_step", on_step)
+    run.run_to_end()
+    if run.state == "failed":
+        raise RuntimeError(run.message)
+    return run

@@ -1,0 +1,282 @@
+"""Langevin dynamics on an energy, usable on its own ("sample from this energy").
+
+One step of the (unadjusted) Langevin sampler with gradient step ε and noise scale s:
+
+    y ← y − ε ∇_y E(y) + s ξ,        ξ ~ N(0, I)
+
+With s = √(2ε) this is the Euler discretisation of the Langevin diffusion whose stationary law is
+p(y) ∝ exp(−E(y)) (up to an O(ε) bias). Any other s samples, approximately, exp(−E/T) at the
+temperature T = s² / (2ε); s = 0 is plain gradient descent. Many recipes set ε and s separately
+(large steps, little noise): then the chains are no longer sampling p_θ, and the UI says so.
+
+Also here: particles started from uniform noise on the box or from the data, analytic test energies
+with known moments (a Gaussian, two-mode mixtures), and `SamplingTrainer`, a `Trainer` that freezes an
+energy and just moves particles, so the live view can show them flow downhill and cross, or fail to
+cross, between modes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.toy.grid import Grid, energy_on_grid
+
+Tensor = torch.Tensor
+EnergyFn = Callable[[Tensor], Tensor]
+
+
+def true_langevin_noise(eps: float) -> float:
+    """The noise scale √(2ε) that makes the chain sample exp(−E) itself."""
+    return math.sqrt(2 * eps)
+
+
+def temperature(eps: float, noise: float) -> float:
+    """The temperature T = s² / (2ε) whose law exp(−E/T) a chain with step ε and noise s samples."""
+    return noise**2 / (2 * eps)
+
+
+def energy_grad(energy: EnergyFn, y: Tensor, clip: float | None = None) -> Tensor:
+    """∇_y E(y) per particle (no graph kept); with `clip`, each particle's gradient norm is capped."""
+    with torch.enable_grad():
+        y = y.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(energy(y).sum(), y)
+    if clip is not None:
+        norm = g.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        g = g * (clip / norm).clamp(max=1.0)
+    return g
+
+
+@dataclass
+class LangevinResult:
+    y: Tensor  # (N, d) final positions
+    trajectory: Tensor | None = None  # (steps + 1, N, d) when asked for, the start included
+
+
+def langevin(energy: EnergyFn, y0: Tensor, steps: int, eps: float, noise: float | None = None, *,
+             generator: torch.Generator | None = None, clip_grad: float | None = None,
+             box: float | None = None, trajectory: bool = False) -> LangevinResult:
+    """Run `steps` Langevin steps from y0 (no gradient flows to the energy's parameters).
+
+    noise None means true Langevin, √(2ε). `box` keeps the particles inside [−box, box]^d (a
+    reflection would be more exact; a clamp is enough to stop a chain from flying off a flat energy).
+    """
+    if steps < 0:
+        raise ValueError("steps must be >= 0")
+    if eps <= 0:
+        raise ValueError("the Langevin step size eps must be > 0")
+    s = true_langevin_noise(eps) if noise is None else noise
+    if s < 0:
+        raise ValueError("noise must be >= 0")
+    y = y0.detach().clone()
+    path = [y.clone()] if trajectory else None
+    for _ in range(steps):
+        g = energy_grad(energy, y, clip_grad)
+        xi = torch.randn(y.shape, generator=generator, dtype=y.dtype).to(y.device)
+        y = y - eps * g + s * xi
+        if box is not None:
+            y = y.clamp(-box, box)
+        if path is not None:
+            path.append(y.clone())
+    return LangevinResult(y, torch.stack(path) if path is not None else None)
+
+
+def uniform_in_box(n: int, dim: int, box: float, generator: torch.Generator | None = None) -> Tensor:
+    """n points uniform on [−box, box]^dim."""
+    return (2 * torch.rand(n, dim, generator=generator) - 1) * box
+
+
+def initial_particles(n: int, start: str, box: float, *, data_sampler: Callable[[int], Tensor] | None = None,
+                      generator: torch.Generator | None = None, dim: int = 2) -> Tensor:
+    """Particles to start a sampler from: "uniform" noise on the box or a draw from the "data"."""
+    if n < 1:
+        raise ValueError("need at least one particle")
+    if start == "uniform":
+        return uniform_in_box(n, dim, box, generator)
+    if start == "data":
+        if data_sampler is None:
+            raise ValueError("starting from the data needs a data set (this energy has none)")
+        return data_sampler(n)
+    raise ValueError(f"start must be 'uniform' or 'data', not {start!r}")
+
+
+# ---- analytic test energies ---------------------------------------------------------------------
+class GaussianEnergy(nn.Module):
+    """E(y) = ½ (y − μ)ᵀ Σ⁻¹ (y − μ): exp(−E) is N(μ, Σ) up to its constant."""
+
+    def __init__(self, mean: list[float] | Tensor, cov: list[list[float]] | Tensor):
+        super().__init__()
+        mean, cov = torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(cov, dtype=torch.float32)
+        self.register_buffer("mean", mean)
+        self.register_buffer("cov", cov)
+        self.register_buffer("precision", torch.linalg.inv(cov))
+
+    def forward(self, y: Tensor) -> Tensor:
+        d = y - self.mean
+        return 0.5 * ((d @ self.precision) * d).sum(-1)
+
+
+class GaussianMixtureEnergy(nn.Module):
+    """E(y) = −log Σ_k w_k N(y; μ_k, s_k² I): a mixture of isotropic Gaussians (log-density exact)."""
+
+    def __init__(self, means: list[list[float]], stds: list[float], weights: list[float]):
+        super().__init__()
+        if not (len(means) == len(stds) == len(weights)):
+            raise ValueError("means, stds and weights must have the same length")
+        w = torch.tensor(weights, dtype=torch.float32)
+        if (w <= 0).any() or abs(float(w.sum()) - 1) > 1e-6:
+            raise ValueError("mixture weights must be positive and sum to 1")
+        self.register_buffer("means", torch.tensor(means, dtype=torch.float32))
+        self.register_buffer("stds", torch.tensor(stds, dtype=torch.float32))
+        self.register_buffer("weights", w)
+
+    def component_log_probs(self, y: Tensor) -> Tensor:
+        """log w_k + log N(y; μ_k, s_k² I), shape (N, K)."""
+        d = y.shape[-1]
+        d2 = ((y[:, None, :] - self.means[None]) ** 2).sum(-1)
+        s2 = self.stds**2
+        return self.weights.log() - 0.5 * d2 / s2 - 0.5 * d * torch.log(2 * math.pi * s2)
+
+    def responsibilities(self, y: Tensor) -> Tensor:
+        """p(k | y), shape (N, K). Its mean over exact samples is exactly the weight vector."""
+        return torch.softmax(self.component_log_probs(y), dim=1)
+
+    def forward(self, y: Tensor) -> Tensor:
+        return -torch.logsumexp(self.component_log_probs(y), dim=1)
+
+
+def overlapping_modes() -> GaussianMixtureEnergy:
+    """Means (±1.5, 0), std 1, weights 0.3 / 0.7: the barrier is low, Langevin crosses it."""
+    return GaussianMixtureEnergy([[-1.5, 0.0], [1.5, 0.0]], [1.0, 1.0], [0.3, 0.7])
+
+
+def separated_modes() -> GaussianMixtureEnergy:
+    """Means (±2, 0), std 0.3, weights 0.3 / 0.7: a barrier of ~20 nats, chains stay where they start."""
+    return GaussianMixtureEnergy([[-2.0, 0.0], [2.0, 0.0]], [0.3, 0.3], [0.3, 0.7])
+
+
+def correlated_gaussian() -> GaussianEnergy:
+    return GaussianEnergy([0.5, -0.3], [[1.0, 0.6], [0.6, 0.8]])
+
+
+@dataclass(frozen=True)
+class AnalyticEnergy:
+    name: str
+    label: str
+    make: Callable[[], nn.Module]
+    box: float
+
+
+ANALYTIC: dict[str, AnalyticEnergy] = {
+    a.name: a
+    for a in [
+        AnalyticEnergy("gaussian", "correlated Gaussian (known mean and covariance)", correlated_gaussian, 3.5),
+        AnalyticEnergy("overlapping_modes", "two overlapping modes (±1.5, std 1, weights 0.3/0.7)",
+                       overlapping_modes, 4.5),
+        AnalyticEnergy("separated_modes", "two separated modes (±2, std 0.3, weights 0.3/0.7)",
+                       separated_modes, 3.5),
+    ]
+}
+
+
+# ---- "freeze the energy and just sample" -----------------------------------------------------------
+@dataclass
+class SamplingConfig:
+    particles: int = 512
+    start: str = "uniform"  # uniform | data
+    steps_per_frame: int = 1  # Langevin steps per Trainer.step()
+    eps: float = 0.01
+    noise: float | None = None  # None = true Langevin √(2ε)
+    clip_grad: float | None = None
+    view_grid: int = 64
+    shown: int = 256  # particles drawn
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.particles <= 100_000, "particles must be within [1, 100000]"),
+            (self.start in ("uniform", "data"), "start must be 'uniform' or 'data'"),
+            (1 <= self.steps_per_frame <= 1000, "steps_per_frame must be within [1, 1000]"),
+            (self.eps > 0, "eps (Langevin step size) must be > 0"),
+            (self.noise is None or self.noise >= 0, "noise must be >= 0"),
+            (self.clip_grad is None or self.clip_grad > 0, "clip_grad must be > 0"),
+            (8 <= self.view_grid <= 512, "view_grid must be within [8, 512]"),
+            (self.shown >= 1, "shown must be >= 1"),
+        ]
+        for ok, why in checks:
+            if not ok:
+                raise ValueError(why)
+
+
+class SamplingTrainer:
+    """Implements engine.run.Trainer with no optimiser: each step moves the particles under a frozen
+    energy. Its snapshot has the keys of ToyTrainer's ("energy", "particles", "positives"), so the same
+    live canvas animates it."""
+
+    def __init__(self, energy: nn.Module, box: float, config: SamplingConfig | None = None, *,
+                 data_sampler: Callable[[int, torch.Generator], Tensor] | None = None,
+                 mixture: GaussianMixtureEnergy | None = None, device: torch.device | str = "cpu"):
+        self.config = cfg = config or SamplingConfig()
+        self.energy = energy.to(device).eval()
+        for p in self.energy.parameters():
+            p.requires_grad_(False)
+        self.box = box
+        self.device = torch.device(device)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.mixture = mixture if mixture is not None else (
+            energy if isinstance(energy, GaussianMixtureEnergy) else None)
+        sampler = (lambda n: data_sampler(n, self.gen)) if data_sampler is not None else None
+        self.y = initial_particles(cfg.particles, cfg.start, box, data_sampler=sampler,
+                                   generator=self.gen).to(self.device)
+        self.start_y = self.y.clone()
+        self.view_grid = Grid(box, cfg.view_grid)
+        self._energy_grid = energy_on_grid(self.energy, self.view_grid, self.device).cpu().numpy()
+        self.positives = data_sampler(cfg.shown, torch.Generator().manual_seed(cfg.seed + 1)).numpy() \
+            if data_sampler is not None else None
+        self.step_count = 0
+
+    @property
+    def not_true_langevin(self) -> bool:
+        return self.config.noise is not None and not math.isclose(
+            self.config.noise, true_langevin_noise(self.config.eps), rel_tol=1e-6)
+
+    def step(self) -> dict[str, float]:
+        cfg = self.config
+        res = langevin(self.energy, self.y, cfg.steps_per_frame, cfg.eps, cfg.noise, generator=self.gen,
+                       clip_grad=cfg.clip_grad, box=self.box)
+        self.y = res.y
+        self.step_count += 1
+        with torch.no_grad():
+            mean_e = float(self.energy(self.y).mean())
+        return {"loss": mean_e, "mean_energy": mean_e}
+
+    def snapshot(self) -> dict[str, Any]:
+        snap: dict[str, Any] = {"energy": self._energy_grid,
+                                "particles": self.y[: self.config.shown].cpu().numpy()}
+        if self.positives is not None:
+            snap["positives"] = self.positives
+        return snap
+
+    def evaluate(self) -> dict[str, float]:
+        with torch.no_grad():
+            out = {"mean_energy": float(self.energy(self.y).mean()),
+                   "moved": float((self.y - self.start_y).norm(dim=1).mean())}
+            if self.mixture is not None:
+                occ = mode_occupancy(self.mixture, self.y)
+                out.update({f"mode_{k}": float(v) for k, v in enumerate(occ)})
+        return out
+
+
+def mode_occupancy(mixture: GaussianMixtureEnergy, y: Tensor) -> np.ndarray:
+    """Share of the particles in each mode, counted softly: the mean of p(k | y) over the particles.
+    Under exact samples its expectation is exactly the weight vector w (whereas a hard split by the
+    nearest mode is biased wherever the modes overlap)."""
+    with torch.no_grad():
+        r = mixture.responsibilities(y.to(mixture.means))
+    return r.mean(0).cpu().numpy()

@@ -1,0 +1,219 @@
+"""Page: maximum likelihood pushes the energy down on the data and up everywhere else."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.live_canvas import live_canvas
+from app.run_controls import run_controls, status_line
+from app.session import run_slots
+from engine.run import RUNNING, Run, RunOptions
+from engine.toy.config import ToyConfig
+from engine.toy.data import CLOSED_FORM, DATASETS
+from engine.toy.defaults import defaults_for
+from engine.toy.trainer import ToyTrainer, data_log_density_on_grid
+from engine.toy.views import push_field, shift_invariance
+
+TEXT = {
+    "title": "Maximum likelihood: down on the data, up everywhere else",
+    "intro": (
+        "The model is an energy $E_\\theta(y)$ with $p_\\theta(y) = e^{-E_\\theta(y)}/Z_\\theta$. "
+        "Maximum likelihood minimises $\\frac{1}{N}\\sum_i E_\\theta(y_i) + \\log Z_\\theta$: the first term "
+        "pushes the energy **down on the data**, the gradient of $\\log Z_\\theta$ pushes it **up everywhere "
+        "else**, in proportion to the probability the model puts there. In 2-D, $Z_\\theta$ is computed "
+        "exactly on a grid, so every number here is exact."
+    ),
+    "settings": "Settings",
+    "dataset": "Data set",
+    "density": "Data density: {kind}.",
+    "width": "Hidden width",
+    "depth": "Hidden layers",
+    "lr": "Learning rate",
+    "batch": "Batch size",
+    "grid": "Integration grid (cells per side)",
+    "steps": "Step budget",
+    "seed": "Seed",
+    "view": "Live view",
+    "view_smooth": "Smooth (canvas, frames played in the browser)",
+    "view_plain": "Plain polling (Plotly redraw, for comparison)",
+    "landscape": "Energy landscape (bright = high energy), data in white",
+    "tab_surface": "3-D surface",
+    "tab_push": "Where the gradient pushes",
+    "tab_curves": "Loss and NLL",
+    "tab_shift": "Only differences matter",
+    "push_caption": (
+        "$-\\partial L/\\partial E(y) \\propto p_{data}(y) - p_\\theta(y)$: blue cells are pushed **down** "
+        "(the data is more likely than the model thinks), red cells are pushed **up** (the model puts "
+        "mass where there is no data). At the optimum the picture turns flat."
+    ),
+    "shift_label": "Add a constant c to the energy",
+    "shift_caption": (
+        "$E_\\theta + c$ multiplies $e^{-E}$ by $e^{-c}$ and divides $Z$ by the same factor: log Z moves by "
+        "$-c$, every probability and the NLL stay the same."
+    ),
+    "no_run": "Press Train (or Step) to create the model.",
+    "fps_plain": "plain polling: step {step}",
+}
+
+st.title(TEXT["title"])
+st.markdown(TEXT["intro"])
+
+with st.sidebar:
+    st.subheader(TEXT["settings"])
+    dataset = st.selectbox(TEXT["dataset"], sorted(DATASETS), index=sorted(DATASETS).index("eight_gaussians"),
+                           key="ml_dataset")
+    ds = DATASETS[dataset]
+    st.caption(f"{ds.description}. " + TEXT["density"].format(
+        kind=ds.density_kind + (" (exact)" if ds.density_kind == CLOSED_FORM else "")))
+    width = st.select_slider(TEXT["width"], [16, 32, 64, 128, 256], value=128, key="ml_width")
+    depth = st.slider(TEXT["depth"], 1, 5, 3, key="ml_depth")
+    lr = st.select_slider(TEXT["lr"], [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+                          value=defaults_for(dataset, "ml").get("lr", 1e-3), key="ml_lr")
+    batch = st.select_slider(TEXT["batch"], [32, 64, 128, 256, 512, 1024], value=256, key="ml_batch")
+    grid_n = st.select_slider(TEXT["grid"], [32, 48, 64, 96, 128], value=64, key="ml_grid")
+    steps = st.number_input(TEXT["steps"], 10, 100_000, 2000, step=500, key="ml_steps")
+    seed = st.number_input(TEXT["seed"], 0, 2**31 - 1, 0, key="ml_seed")
+    view = st.radio(TEXT["view"], ["smooth", "plain"], key="ml_view",
+                    format_func=lambda v: TEXT["view_smooth"] if v == "smooth" else TEXT["view_plain"])
+
+config = ToyConfig(dataset=dataset, method="ml", steps=int(steps), seed=int(seed), width=width, depth=depth,
+                   lr=lr, batch_size=batch, train_grid=grid_n, device="auto")
+
+
+def make_run(cfg: ToyConfig) -> Run:
+    return Run(ToyTrainer(cfg), RunOptions(max_steps=cfg.steps, snapshot_hz=30), name="ml")
+
+
+slots = run_slots()
+run = run_controls(slots, "ml", config, make_run, key="ml")
+box = ds.box
+extent = (-box, box, -box, box)
+live = run is not None and run.state == RUNNING
+
+
+@st.cache_data(show_spinner=False)
+def data_points(name: str, n: int = 512) -> np.ndarray:
+    import torch
+
+    return DATASETS[name].sample(n, torch.Generator().manual_seed(123)).numpy()
+
+
+left, right = st.columns([11, 10], gap="medium")
+
+
+def end_check(r: Run | None) -> None:
+    status_line(r)
+    if live and (r is None or r.state != RUNNING):
+        st.rerun()  # the run ended: redraw the whole page once (curves, buttons) and stop polling
+
+
+@st.fragment(run_every=0.25 if live else None)
+def smooth_fragment() -> None:
+    r = slots.get("ml")
+    st.caption(TEXT["landscape"])
+    live_canvas(r, key="ml_canvas", extent=extent, static_points=data_points(dataset))
+    end_check(r)
+
+
+def plain_view(r: Run | None) -> None:
+    snap = r.latest() if r is not None else None
+    if snap is None:
+        st.info(TEXT["no_run"])
+        return
+    fig = go.Figure(go.Heatmap(z=snap.data["energy"], x0=-box + box / 64, dx=2 * box / 64,
+                               y0=-box + box / 64, dy=2 * box / 64, colorscale="Viridis", showscale=False))
+    pts = data_points(dataset)
+    fig.add_scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=3, color="white", opacity=0.4))
+    fig.update_layout(title=TEXT["fps_plain"].format(step=snap.step), uirevision="plain", height=520, width=540,
+                      margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+                      xaxis=dict(range=[-box, box]), yaxis=dict(range=[-box, box], scaleanchor="x"))
+    st.plotly_chart(fig, key="ml_plain")
+
+
+@st.fragment(run_every=0.1 if live else None)
+def plain_fragment() -> None:
+    r = slots.get("ml")
+    plain_view(r)
+    end_check(r)
+
+
+with left:
+    if view == "smooth":
+        smooth_fragment()
+    else:
+        plain_fragment()
+
+
+def surface_figure(energy: np.ndarray) -> go.Figure:
+    n = energy.shape[0]
+    axis = np.linspace(-box, box, n)
+    fig = go.Figure(go.Surface(z=energy - energy.min(), x=axis, y=axis, colorscale="Viridis", showscale=False))
+    fig.update_layout(height=460, margin=dict(l=0, r=0, t=10, b=0), uirevision="surface",
+                      scene=dict(zaxis_title="E − min E", xaxis_title="y₁", yaxis_title="y₂"))
+    return fig
+
+
+def push_figure(energy: np.ndarray) -> go.Figure:
+    n = energy.shape[0]
+    field = push_field(energy, data_log_density_on_grid(dataset, box, n))
+    m = float(np.abs(field).max()) or 1.0
+    axis = np.linspace(-box, box, n)
+    fig = go.Figure(go.Heatmap(z=field, x=axis, y=axis, colorscale="RdBu", zmin=-m, zmax=m,
+                               colorbar=dict(title="P_data − P_θ")))
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), uirevision="push",
+                      yaxis=dict(scaleanchor="x"))
+    return fig
+
+
+def curves_figure(r: Run) -> go.Figure:
+    fig = go.Figure()
+    hist = r.history[::max(1, len(r.history) // 600)]
+    if hist:
+        fig.add_scatter(x=[h["step"] for h in hist], y=[h["loss"] for h in hist], name="training loss", mode="lines")
+    ev = list(r.evaluations)
+    if ev:
+        fig.add_scatter(x=[e["step"] for e in ev], y=[e["nll"] for e in ev], name="test NLL (exact)", mode="lines")
+        fig.add_scatter(x=[e["step"] for e in ev], y=[e["kl"] for e in ev], name="KL(p_data‖p_θ)", mode="lines")
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), uirevision="curves",
+                      xaxis_title="step", yaxis_title="nats", legend=dict(orientation="h"))
+    return fig
+
+
+PANELS = {"surface": TEXT["tab_surface"], "push": TEXT["tab_push"], "curves": TEXT["tab_curves"],
+          "shift": TEXT["tab_shift"]}
+
+
+@st.fragment(run_every=1.0 if live else None)
+def side_panel(panel: str) -> None:
+    # one panel at a time: the fragments share the session's script thread with the live view
+    r = slots.get("ml")
+    snap = r.latest() if r is not None else None
+    if snap is None:
+        st.info(TEXT["no_run"])
+        return
+    if panel == "surface":
+        st.plotly_chart(surface_figure(snap.data["energy"]), key="ml_surface")
+    elif panel == "push":
+        st.plotly_chart(push_figure(snap.data["energy"]), key="ml_push")
+        st.caption(TEXT["push_caption"])
+    elif panel == "curves":
+        st.plotly_chart(curves_figure(r), key="ml_curves")
+    else:
+        c = st.slider(TEXT["shift_label"], -20.0, 20.0, 5.0, 0.5, key="ml_shift")
+        trainer = r.trainer
+        with r.model_lock:
+            check = shift_invariance(trainer.model, trainer.test_x, trainer.view_grid, c)
+        st.dataframe(
+            {"": ["log Z", "test NLL (nats)"],
+             "E_θ": [check["log_z"], check["nll"]],
+             f"E_θ + {c:g}": [check["log_z_shifted"], check["nll_shifted"]]},
+            hide_index=True)
+        st.caption(TEXT["shift_caption"] + f" Largest change of any cell probability: {check['max_abs_dp']:.1e}.")
+
+
+with right:
+    panel = st.segmented_control("panel", list(PANELS), format_func=PANELS.get, default="surface",
+                                 key="ml_panel", label_visibility="collapsed") or "surface"
+    side_panel(panel)
