@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,13 @@ class CheckpointingTrainer(Trainer, Protocol):
 
 
 IDLE, RUNNING, PAUSED, FINISHED, STOPPED, FAILED = "idle", "running", "paused", "finished", "stopped", "failed"
+
+_STARTED: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+def live_runs() -> list[Run]:
+    """Runs of this process whose thread is still alive (to check that nothing leaks)."""
+    return [r for r in list(_STARTED) if r.alive]
 
 
 @dataclass
@@ -129,6 +137,7 @@ class Run:
             self.started_at = time.time()
             self._thread = threading.Thread(target=self._loop, name=f"energy-lab-{self.name}", daemon=True)
             self._thread.start()
+            _STARTED.add(self)
         return self
 
     def pause(self) -> None:

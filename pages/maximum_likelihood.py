@@ -83,7 +83,7 @@ config = ToyConfig(dataset=dataset, method="ml", steps=int(steps), seed=int(seed
 
 
 def make_run(cfg: ToyConfig) -> Run:
-    return Run(ToyTrainer(cfg), RunOptions(max_steps=cfg.steps, snapshot_hz=30), name="ml")
+    return Run(ToyTrainer(cfg), RunOptions(max_steps=cfg.steps, snapshot_hz=30, evaluate_every_s=1.0), name="ml")
 
 
 slots = run_slots()
@@ -125,7 +125,7 @@ def plain_view(r: Run | None) -> None:
     fig = go.Figure(go.Heatmap(z=snap.data["energy"], x0=-box + box / 64, dx=2 * box / 64,
                                y0=-box + box / 64, dy=2 * box / 64, colorscale="Viridis", showscale=False))
     pts = data_points(dataset)
-    fig.add_scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=3, color="white", opacity=0.4))
+    fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=3, color="white", opacity=0.4))
     fig.update_layout(title=TEXT["fps_plain"].format(step=snap.step), uirevision="plain", height=520, width=540,
                       margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
                       xaxis=dict(range=[-box, box]), yaxis=dict(range=[-box, box], scaleanchor="x"))
@@ -214,6 +214,6 @@ def side_panel(panel: str) -> None:
 
 
 with right:
-    panel = st.segmented_control("panel", list(PANELS), format_func=PANELS.get, default="surface",
-                                 key="ml_panel", label_visibility="collapsed") or "surface"
+    panel = st.segmented_control("panel", list(PANELS), format_func=PANELS.get, default="curves",
+                                 key="ml_panel", label_visibility="collapsed") or "curves"
     side_panel(panel)

@@ -48,7 +48,7 @@ class Lane:
             self.opt = torch.optim.SGD(params, lr=config.lr)
         self.train_y = self.encoding.encode(self.data.train).to(device)
         self._order = torch.arange(0)
-        self._cursor = 0
+        self._cursor = len(self.train_y)  # the first batch starts a fresh epoch
         self.step_count = 0
         self.last_scalars: dict[str, float] = {}
         self._negatives: torch.Tensor | None = None

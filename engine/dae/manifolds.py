@@ -104,6 +104,12 @@ class Manifold:
         mid, out = _PAIRS_CACHE[self.name]
         return mid.clone(), out.clone()
 
+    def half_gap(self) -> float:
+        """The largest distance from a midpoint to the manifold (half the widest gap between branches):
+        the natural unit for drawing the energy (the outside partners sit this far out, too)."""
+        mid, _ = self.midpoint_pairs()
+        return float(self.distance(mid).max())
+
     def profile(self, n: int = 301) -> tuple[Tensor, Tensor]:
         """(s, points): n points on the profile line and their signed position s along it."""
         a, b = (torch.tensor(p, dtype=torch.float32) for p in self.profile_ends)
@@ -271,10 +277,17 @@ def _spiral_branches(s: Tensor) -> list[Tensor]:  # inner turn θ ∈ [π, 3π],
 
 
 def _spiral_pairs(m: Manifold) -> tuple[Tensor, Tensor]:
-    # halfway, along the ray, between the inner turn at θ and the outer turn at θ + 2π; the partner
-    # lies beyond the outer turn, which has nothing outside it
+    # on the ray at angle θ, the point between the inner turn (radius bθ) and the outer turn (b(θ + 2π))
+    # that is equally far from both, found by bisection on the radius; the partner lies beyond the outer
+    # turn, which has nothing outside it
     theta = torch.linspace(SPIRAL_THETA[0] + 0.3, SPIRAL_THETA[0] + TWO_PI - 0.3, 129, dtype=torch.float64)
-    mid = _on_circle(SPIRAL_B * (theta + math.pi), theta).float()
+    lo, hi = SPIRAL_B * theta, SPIRAL_B * (theta + TWO_PI)
+    for _ in range(30):
+        rho = (lo + hi) / 2
+        d = m.branch_distances(_on_circle(rho, theta).float())
+        nearer_inner = d[:, 0] < d[:, 1]
+        lo, hi = torch.where(nearer_inner, rho, lo), torch.where(nearer_inner, hi, rho)
+    mid = _on_circle((lo + hi) / 2, theta).float()
     return mid, reflect_outward(m, mid, torch.ones(mid.shape[0], dtype=torch.long))
 
 
@@ -285,11 +298,11 @@ MANIFOLDS: dict[str, Manifold] = {
     for m in [
         Manifold("circle", "one circle of radius 1", 2.5, 0.0, ("upper half", "lower half"),
                  LatentSpec("ellipse", ((1.0, 1.0),), (0.0, TWO_PI), True),
-                 ((-2.5, 0.0), (2.5, 0.0)), _circle_sample, _circle_branches, _circle_distance, _circle_pairs),
-        Manifold("two_circles", "two concentric circles, radii 1 and 2", 3.0, 0.0, ("inner", "outer"),
+                 ((0.0, -2.5), (0.0, 2.5)), _circle_sample, _circle_branches, _circle_distance, _circle_pairs),
+        Manifold("two_circles", "two concentric circles, radii 1 and 2", 3.0, 0.0, ("inner circle", "outer circle"),
                  LatentSpec("ellipse", ((1.0, 1.0), (2.0, 2.0)), (0.0, TWO_PI), True),
                  ((-3.0, 0.0), (3.0, 0.0)), _rings_sample, _rings_branches, _rings_distance, _rings_pairs),
-        Manifold("two_lines", "two parallel lines y = ±1", 2.5, 0.0, ("lower", "upper"),
+        Manifold("two_lines", "two parallel lines y = ±1", 2.5, 0.0, ("lower line", "upper line"),
                  LatentSpec("line", ((-1.0,), (1.0,)), (-LINE_HALF_LENGTH, LINE_HALF_LENGTH), False),
                  ((0.0, -2.5), (0.0, 2.5)), _lines_sample, _lines_branches, _lines_distance, _lines_pairs),
         Manifold("ellipse", "the course's ellipse y = [2 cos θ, 1.5 sin θ] + ε, ε ~ N(0, 1/20²)", 3.0,

@@ -10,7 +10,7 @@ set of corrupted points with where the DAE sends them, and the latest metrics (e
 from __future__ import annotations
 
 import copy
-import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,7 +53,6 @@ class DAETrainer:
         self.view_beta: float | None = None  # the page may ask to draw F_β instead of F_∞
         self.step_count = 0
         self.metrics: dict[str, float] = {}
-        self._lock = threading.Lock()  # step() against reconstruct() called from a UI thread
         self._fixed_pictures(config)
 
     def _fixed_pictures(self, config: DAEConfig) -> None:
@@ -70,7 +69,7 @@ class DAETrainer:
         probe_gen = torch.Generator().manual_seed(config.seed + 2)
         self.data_shown = m.sample(SHOWN_DATA, probe_gen).numpy()
         clean = m.sample(config.probes, probe_gen)
-        self.probe_in = self.corruption(clean, probe_gen).numpy() if config.probes else np.zeros((0, 2))
+        self.probe_in = self.corruption(clean, probe_gen).numpy() if config.probes else np.zeros((0, 2), np.float32)
         mid, _ = m.midpoint_pairs()
         pick = torch.linspace(0, mid.shape[0] - 1, MIDPOINT_PROBES).round().long()
         near = mid[pick] + MIDPOINT_JITTER * torch.randn((MIDPOINT_PROBES, 2), generator=probe_gen)
@@ -85,20 +84,23 @@ class DAETrainer:
             raise RuntimeError("this trainer has no latent model")
         return self.latent.free_energy(y, beta)
 
+    def latent_grid(self, beta: float | None = None) -> np.ndarray:
+        """F_∞ (beta None) or F_β on the view grid (from a UI thread: hold the Run's model_lock)."""
+        return self._on_grid(lambda y: self.latent_energy(y, beta), self._view_pts)
+
     def reconstruct(self, points: np.ndarray) -> np.ndarray:
-        """r(y) for arbitrary points (e.g. clicked on the page); safe to call from another thread."""
+        """r(y) for arbitrary points, e.g. clicked on the page (from a UI thread: hold the Run's model_lock)."""
         y = torch.as_tensor(np.asarray(points, dtype=np.float32).reshape(-1, 2), device=self.device)
-        with self._lock, torch.no_grad():
+        with torch.no_grad():
             return self.model(y).cpu().numpy()
 
     # ---- Trainer protocol --------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
         y = self.manifold.sample(self.config.batch_size, self.gen).to(self.device)
-        with self._lock:
-            out = dae_loss(self.model, y, self.corruption, self.gen)
-            self.opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            self.opt.step()
+        out = dae_loss(self.model, y, self.corruption, self.gen)
+        self.opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        self.opt.step()
         scalars = {"loss": out.loss.item()}
         if self.latent is not None:
             latent_loss = self.latent.free_energy(y).mean()
@@ -109,7 +111,7 @@ class DAETrainer:
         self.step_count += 1
         return scalars
 
-    def _on_grid(self, energy, pts: torch.Tensor) -> np.ndarray:
+    def _on_grid(self, energy: Callable[[torch.Tensor], torch.Tensor], pts: torch.Tensor) -> np.ndarray:
         n = self.view_grid.n
         with torch.no_grad():
             return energy(pts).view(n, n).cpu().numpy()
@@ -129,7 +131,7 @@ class DAETrainer:
                 "profile_d2": self._profile_d2,
                 "data": self.data_shown,
                 "probe_in": self.probe_in,
-                "probe_out": self.model(torch.as_tensor(self.probe_in, device=dev)).cpu().numpy(),
+                "probe_out": self.model(torch.as_tensor(self.probe_in, dtype=torch.float32, device=dev)).cpu().numpy(),
                 "midpoint_probe_in": self.midpoint_probe_in,
             }
             mid_out = self.model(torch.as_tensor(self.midpoint_probe_in, device=dev)).cpu()
@@ -139,6 +141,7 @@ class DAETrainer:
             if self.latent is not None:
                 beta = self.view_beta
                 snap["latent_energy"] = self._on_grid(lambda y: self.latent_energy(y, beta), self._view_pts)
+                snap["latent_beta"] = 0.0 if beta is None else float(beta)  # 0: F_∞
                 snap["profile_latent"] = self.latent_energy(prof, beta).cpu().numpy()
                 k = self.latent.w.shape[0]
                 curve = self.latent.curve().view(k, -1, 2).cpu()

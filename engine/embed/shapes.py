@@ -60,16 +60,17 @@ def _inside(cls: int, u: Tensor, v: Tensor) -> Tensor:
     raise ValueError(f"no shape {cls}")
 
 
-def render_shapes(labels: Tensor, gen: torch.Generator, size: int = 32) -> Tensor:
+def render_shapes(labels: Tensor, gen: torch.Generator, size: int = 32, scale_range: tuple[float, float] = (0.32, 0.6),
+                  distractors: int = 3, noise: float = 0.04, rotation: float = 180.0) -> Tensor:
     """Draw one image per label → uint8 N×3×size×size."""
     n = len(labels)
     hi = 2 * size  # rendered at 2× and averaged down: anti-aliased edges
     lin = (torch.arange(hi, dtype=torch.float32) + 0.5) / hi * 2 - 1
     yy, xx = torch.meshgrid(-lin, lin, indexing="ij")  # y up, in [-1, 1]
     rand = lambda *s: torch.rand(*s, generator=gen)
-    scale = 0.32 + 0.28 * rand(n)  # shape radius as a fraction of the half-width
+    scale = scale_range[0] + (scale_range[1] - scale_range[0]) * rand(n)  # shape radius as a fraction of the half-width
     centre = (rand(n, 2) * 2 - 1) * (0.85 - scale)[:, None]  # keep most of the shape inside
-    angle = rand(n) * 2 * math.pi
+    angle = (2 * rand(n) - 1) * math.radians(rotation)
     bg = rand(n, 3)
     fg = rand(n, 3)
     # enough contrast between shape and background
@@ -95,14 +96,14 @@ def render_shapes(labels: Tensor, gen: torch.Generator, size: int = 32) -> Tenso
     img = bg[:, :, None, None] + 0.15 * rand(n)[:, None, None, None] * ramp[:, None]
     # distractors: three small blobs of random colour, anywhere
     lo_y, lo_x = torch.meshgrid(-lo_lin, lo_lin, indexing="ij")
-    for _ in range(3):
+    for _ in range(distractors):
         pos = rand(n, 2) * 2 - 1
         rad = 0.05 + 0.07 * rand(n)
         d2 = (lo_x[None] - pos[:, 0, None, None]) ** 2 + (lo_y[None] - pos[:, 1, None, None]) ** 2
         blob = (d2 <= rad[:, None, None] ** 2).float()[:, None]
         img = img * (1 - blob) + rand(n, 3)[:, :, None, None] * blob
     img = img * (1 - mask) + fg[:, :, None, None] * mask
-    img = img + 0.04 * torch.randn(img.shape, generator=gen)
+    img = img + noise * torch.randn(img.shape, generator=gen)
     return (img.clamp(0, 1) * 255).round().to(torch.uint8)
 
 

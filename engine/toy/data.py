@@ -119,7 +119,8 @@ def _curve_dataset(curve: Callable[[Tensor], Tensor], std: float, pieces: list[t
     stay within 0.5 % of the exact density (tests/engine/test_toy_grid.py)."""
     starts, dirs, lengths, log_w = [], [], [], []
     for t0, t1 in pieces:
-        t = torch.linspace(t0, t1, segments + 1, dtype=torch.float64)
+        # stop a hair before t1: a piece's end belongs to it, not to the next piece
+        t = torch.linspace(t0, t1 - 1e-12, segments + 1, dtype=torch.float64)
         pts = curve(t)
         d = pts[1:] - pts[:-1]
         length = d.norm(dim=1)

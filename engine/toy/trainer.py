@@ -63,10 +63,15 @@ class ToyTrainer:
         return energy_on_grid(self.model, grid or self.view_grid, self.device).cpu().numpy()
 
     def snapshot(self) -> dict[str, Any]:
-        snap: dict[str, Any] = {"energy": self.energy_grid()}
+        out = self._out
+        if out is not None and out.grid_energy is not None and self.train_grid == self.view_grid:
+            # maximum likelihood evaluated this grid in its step (before the update): reuse it
+            energy = out.grid_energy.cpu().numpy()
+        else:
+            energy = self.energy_grid()
+        snap: dict[str, Any] = {"energy": energy}
         if self._batch is not None:
             snap["positives"] = self._batch[:SHOWN_POINTS, :2].detach().cpu().numpy()
-        out = self._out
         if out is not None:
             if out.negatives is not None:
                 snap["negatives"] = out.negatives[:SHOWN_POINTS, :2].detach().cpu().numpy()

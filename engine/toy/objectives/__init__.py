@@ -26,6 +26,7 @@ class ObjectiveOut:
     scalars: dict[str, float] = field(default_factory=dict)
     negatives: torch.Tensor | None = None  # this step's contrasted points (drawn in the second colour)
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. particles, re-initialised mask
+    grid_energy: torch.Tensor | None = None  # E on the training grid, if the method computed it anyway
 
 
 @dataclass

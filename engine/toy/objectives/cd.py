@@ -48,6 +48,6 @@ class ContrastiveDivergence(Objective):
         return ObjectiveOut(loss, scalars, negatives=neg)
 
 
-@register("cd", "Contrastive divergence (CD-k, Langevin from the data)")
+@register("cd", "Contrastive divergence (CD-k)")
 def build(config, ctx: ObjectiveContext) -> Objective:
     return ContrastiveDivergence(config, ctx)

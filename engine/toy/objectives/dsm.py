@@ -42,7 +42,7 @@ class DenoisingScoreMatching(Objective):
         return ObjectiveOut(loss, scalars, negatives=noisy.detach())
 
 
-@register("dsm", "Denoising score matching (σ)")
+@register("dsm", "Denoising score matching")
 def build(config, ctx: ObjectiveContext) -> Objective:
     return DenoisingScoreMatching(config, ctx)
 

@@ -34,7 +34,9 @@ class MaximumLikelihood(Objective):
         e_grid = model(self.points)
         log_z = log_partition(e_grid, self.grid)
         loss = e_data.mean() + log_z
-        return ObjectiveOut(loss, {"loss": loss.item(), "e_data": e_data.mean().item(), "log_z": log_z.item()})
+        scalars = {"loss": loss.item(), "e_data": e_data.mean().item(), "log_z": log_z.item()}
+        n = self.grid.n
+        return ObjectiveOut(loss, scalars, grid_energy=e_grid.detach().view(n, n))
 
 
 @register("ml", "Maximum likelihood (exact Z on a grid)")

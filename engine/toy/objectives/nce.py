@@ -95,6 +95,6 @@ class NoiseContrastiveEstimation(Objective):
         return ObjectiveOut(loss, scalars, negatives=noise.detach())
 
 
-@register("nce", "Noise-contrastive estimation (learned log Z)")
+@register("nce", "Noise-contrastive estimation")
 def build(config, ctx: ObjectiveContext) -> Objective:
     return NoiseContrastiveEstimation(config, ctx)

@@ -63,6 +63,6 @@ class PersistentCD(Objective):
         return ObjectiveOut(loss, scalars, negatives=neg, extras=extras)
 
 
-@register("pcd", "Persistent CD (replay buffer of Langevin chains)")
+@register("pcd", "Persistent CD (replay buffer)")
 def build(config, ctx: ObjectiveContext) -> Objective:
     return PersistentCD(config, ctx)

@@ -1,0 +1,202 @@
+"""2-D maps of embeddings: PCA at once, UMAP when ready.
+
+UMAP (umap-learn) is slow in two ways on a small CPU: numba compiles its kernels on the first fit in
+a process (tens of CPU-seconds on a cold cache), and its own nearest-neighbour search costs seconds.
+So: `start_warm_up()` compiles in a background thread when the app starts; the kNN graph is computed
+here with torch and passed as ``precomputed_knn``; the first layout starts from the PCA map and every
+later one from the previous layout (``init=``), which also keeps successive maps aligned so the
+points move smoothly between updates. `MapProjector` runs the UMAP jobs in a background thread and
+keeps the latest finished layout for the page to draw.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+UMAP_NEIGHBOURS = 15
+BOX = 10.0  # UMAP's initial coordinates span about [0, 10]
+
+
+def pca_2d(z: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+    """First two principal components of z (N×d). Signs are fixed (towards `previous` when given,
+    else so that each axis' largest loading is positive) so the map does not flip between updates."""
+    x = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    x = x - x.mean(0)
+    if x.shape[1] == 1:
+        x = torch.cat([x, torch.zeros_like(x)], 1)
+    _, _, vh = torch.linalg.svd(x, full_matrices=False)
+    axes = vh[:2]
+    for i in range(2):
+        if axes[i][axes[i].abs().argmax()] < 0:
+            axes[i] = -axes[i]
+    out = (x @ axes.T).numpy()
+    if previous is not None and previous.shape == out.shape:
+        for i in range(2):
+            if np.dot(out[:, i] - out[:, i].mean(), previous[:, i] - previous[:, i].mean()) < 0:
+                out[:, i] = -out[:, i]
+    return out.astype(np.float32)
+
+
+def scale_to_box(xy: np.ndarray, box: float = BOX) -> np.ndarray:
+    lo, hi = xy.min(0), xy.max(0)
+    return (box * (xy - lo) / np.maximum(hi - lo, 1e-9)).astype(np.float32)
+
+
+def knn_graph(z: np.ndarray, k: int = UMAP_NEIGHBOURS, metric: str = "cosine", chunk: int = 2048
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's k nearest neighbours (itself first, at distance 0) by torch: (indices, distances).
+    'cosine' uses Euclidean distance between unit vectors (same order as cosine)."""
+    x = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    if metric == "cosine":
+        x = torch.nn.functional.normalize(x, dim=1)
+    elif metric != "euclidean":
+        raise ValueError("metric must be cosine or euclidean")
+    k = min(k, len(x))
+    sq = x.pow(2).sum(1)
+    idx_parts, dist_parts = [], []
+    for i in range(0, len(x), chunk):
+        xb = x[i : i + chunk]
+        d2 = (sq[i : i + chunk, None] + sq[None, :] - 2 * xb @ x.T).clamp(min=0)
+        rows = torch.arange(len(xb))
+        d2[rows, rows + i] = -1.0  # self first
+        d, j = d2.topk(k, dim=1, largest=False)
+        idx_parts.append(j)
+        dist_parts.append(d.clamp(min=0).sqrt())
+    return torch.cat(idx_parts).numpy().astype(np.int64), torch.cat(dist_parts).numpy().astype(np.float32)
+
+
+def umap_layout(z: np.ndarray, init: np.ndarray | None = None, metric: str = "cosine",
+                n_neighbors: int = UMAP_NEIGHBOURS, n_epochs: int | None = None,
+                seed: int | None = None) -> np.ndarray:
+    """UMAP of z with a torch kNN graph; starts from `init` (the previous layout) when its shape
+    fits, else from the PCA map. A seed makes it reproducible but single-threaded."""
+    import umap
+
+    z = np.asarray(z, dtype=np.float32)
+    if len(z) <= n_neighbors + 1:
+        return scale_to_box(pca_2d(z))
+    idx, dist = knn_graph(z, n_neighbors, metric)
+    start = init if init is not None and init.shape == (len(z), 2) else scale_to_box(pca_2d(z))
+    epochs = n_epochs or (60 if init is not None and init.shape == (len(z), 2) else 120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no NNDescent index: transform unavailable" — not needed
+        reducer = umap.UMAP(n_neighbors=n_neighbors, precomputed_knn=(idx, dist, None), init=start,
+                            n_epochs=epochs, random_state=seed, metric="euclidean", low_memory=True)
+        return reducer.fit_transform(z).astype(np.float32)
+
+
+# ---- numba warm-up ------------------------------------------------------------------------------
+@dataclass
+class WarmUp:
+    started: float = 0.0
+    finished: float = 0.0
+    error: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.time()) - self.started if self.started else 0.0
+
+
+_WARM = WarmUp()
+_WARM_LOCK = threading.Lock()
+
+
+def warm_up_umap() -> WarmUp:
+    """Import umap and fit a tiny map once so numba compiles its kernels (blocking)."""
+    _WARM.started = _WARM.started or time.time()
+    try:
+        rng = np.random.default_rng(0)
+        umap_layout(rng.normal(size=(300, 8)).astype(np.float32), n_epochs=20)
+    except Exception as exc:  # the page says UMAP is unavailable and keeps PCA
+        _WARM.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        _WARM.finished = time.time()
+        _WARM.done.set()
+    return _WARM
+
+
+def start_warm_up() -> WarmUp:
+    """Start `warm_up_umap` in a daemon thread once per process; returns its status object."""
+    with _WARM_LOCK:
+        if not _WARM.started:
+            _WARM.started = time.time()
+            threading.Thread(target=warm_up_umap, name="energy-lab-umap-warm-up", daemon=True).start()
+    return _WARM
+
+
+def warm_up_status() -> WarmUp:
+    return _WARM
+
+
+# ---- background projector ----------------------------------------------------------------------
+@dataclass
+class Layout:
+    xy: np.ndarray
+    version: int  # which submitted embedding it maps
+    seconds: float
+    kind: str = "umap"
+
+
+class MapProjector:
+    """Runs UMAP in a background thread on the most recently submitted embedding (older requests
+    still waiting are dropped), each layout initialised from the previous one."""
+
+    def __init__(self, metric: str = "cosine"):
+        self.metric = metric
+        self._lock = threading.Lock()
+        self._pending: tuple[int, np.ndarray] | None = None
+        self._latest: Layout | None = None
+        self._busy_since: float | None = None
+        self._thread: threading.Thread | None = None
+        self.error = ""
+        self._version = 0
+
+    def submit(self, z: np.ndarray) -> int:
+        """Ask for a UMAP of z; returns the request's version number."""
+        with self._lock:
+            self._version += 1
+            self._pending = (self._version, np.asarray(z, dtype=np.float32))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="energy-lab-umap", daemon=True)
+                self._thread.start()
+            return self._version
+
+    def latest(self) -> Layout | None:
+        with self._lock:
+            return self._latest
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._busy_since is not None or self._pending is not None
+
+    def busy_seconds(self) -> float:
+        with self._lock:
+            return time.time() - self._busy_since if self._busy_since else 0.0
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if self._pending is None:
+                    self._busy_since = None
+                    return
+                version, z = self._pending
+                self._pending = None
+                self._busy_since = time.time()
+                previous = self._latest.xy if self._latest is not None else None
+            t0 = time.perf_counter()
+            try:
+                xy = umap_layout(z, init=previous, metric=self.metric)
+            except Exception as exc:
+                with self._lock:
+                    self.error = f"{type(exc).__name__}: {exc}"
+                continue
+            with self._lock:
+                self._latest = Layout(xy, version, time.perf_counter() - t0)

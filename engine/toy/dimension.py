@@ -1,0 +1,245 @@
+"""PCD and CD as the dimension grows (the lecture: contrastive sampling does not scale with dimension).
+
+The 2-D data y are embedded in d dimensions with a random rotation R (orthogonal, d × d) after
+padding them with d − 2 Gaussian noise coordinates of standard deviation `spread`:
+
+    x = R [y; spread · ξ],   ξ ~ N(0, I_{d−2})
+
+so the data lie close to a 2-D plane of R^d. PCD and CD-k train an energy MLP on x with the same
+budget (steps, Langevin steps k, step size, batch). Quality is measured in the original plane, the
+same way for every d: draw samples from the learned energy by Langevin from uniform noise on the
+d-dimensional box, project them back, P x = (Rᵀ x)[:2], and compare with the data
+
+  * hist_kl: KL(p_data ‖ q̂) between the exact data cell probabilities on a coarse 2-D grid and the
+    samples' histogram (add-½ smoothed); `hist_kl_exact` is the same number for an exact data sample
+    of the same size (what a perfect sampler would score);
+  * mmd: the unbiased MMD² with a Gaussian kernel between the projected samples and data.
+
+`python -m engine pcd-dimension` trains all (method, d) pairs and prints the curve as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from engine.cli import progress as print_progress
+from engine.device import pick_device
+from engine.seeding import seed_everything
+from engine.toy.config import ToyConfig
+from engine.toy.data import DATASETS, ToyDataset, get_dataset
+from engine.toy.defaults import defaults_for
+from engine.toy.grid import Grid, data_cell_probs
+from engine.toy.model import EnergyMLP
+from engine.toy.objectives import ObjectiveContext, build_objective
+from engine.toy.samplers import langevin, uniform_in_box
+from engine.toy.trainer import data_log_density_on_grid
+
+DIMS = (2, 4, 8, 16, 32)
+METHODS = ("pcd", "cd")
+
+
+@dataclass
+class DimensionConfig:
+    dataset: str = "eight_gaussians"
+    dims: tuple[int, ...] = DIMS
+    methods: tuple[str, ...] = METHODS
+    steps: int = 600
+    k: int = 10
+    eps: float = 0.01
+    alpha: float = 0.1
+    lr: float = 3e-3
+    batch_size: int = 256
+    buffer: int = 4096
+    spread: float = 0.1  # std of the off-plane noise coordinates
+    samples: int = 2000  # particles drawn from each learned energy for the quality measure
+    sample_steps: int = 300  # their Langevin steps from uniform noise
+    hist_grid: int = 24
+    mmd_bandwidth: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        get_dataset(self.dataset)
+        self.dims = tuple(self.dims)
+        self.methods = tuple(self.methods)
+        checks = [
+            (len(self.dims) >= 1 and all(2 <= d <= 256 for d in self.dims), "every d must be within [2, 256]"),
+            (len(self.methods) >= 1 and all(m in METHODS for m in self.methods),
+             f"methods must be among {METHODS}"),
+            (self.steps >= 1, "steps must be >= 1"),
+            (self.k >= 1, "k must be >= 1"),
+            (self.eps > 0, "eps must be > 0"),
+            (self.alpha >= 0, "alpha must be >= 0"),
+            (0 < self.lr <= 1, "lr must be within (0, 1]"),
+            (self.buffer >= self.batch_size >= 2, "need buffer >= batch_size >= 2"),
+            (self.spread >= 0, "spread must be >= 0"),
+            (self.samples >= 10, "samples must be >= 10"),
+            (self.sample_steps >= 0, "sample_steps must be >= 0"),
+            (8 <= self.hist_grid <= 256, "hist_grid must be within [8, 256]"),
+            (self.mmd_bandwidth > 0, "mmd_bandwidth must be > 0"),
+        ]
+        for ok, why in checks:
+            if not ok:
+                raise ValueError(why)
+
+
+class Embedding:
+    """x = R [y; spread·ξ] and its projection back onto the data's plane."""
+
+    def __init__(self, base: ToyDataset, dim: int, spread: float, seed: int):
+        self.base, self.dim, self.spread = base, dim, spread
+        g = torch.Generator().manual_seed(seed + 30_000 + dim)
+        q, r = torch.linalg.qr(torch.randn(dim, dim, generator=g))
+        self.rotation = q * torch.sign(torch.diagonal(r))  # Haar-distributed orthogonal matrix
+
+    def sample(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        y = self.base.sample(n, gen)
+        pad = self.spread * torch.randn(n, self.dim - 2, generator=gen)
+        return torch.cat([y, pad], 1) @ self.rotation.T
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        return (x @ self.rotation.to(x))[:, :2]
+
+    def as_dataset(self) -> ToyDataset:
+        """A ToyDataset view for the objectives (they sample data and read the box from it)."""
+        def no_density(y: torch.Tensor) -> torch.Tensor:
+            raise ValueError("the embedded data have no density on a grid")
+
+        return ToyDataset(f"{self.base.name}@{self.dim}d", self.base.box, "none",
+                          f"{self.base.description}, embedded in {self.dim} dimensions",
+                          self.sample, no_density)
+
+
+def histogram_kl(data_cells: torch.Tensor, points: torch.Tensor, grid: Grid) -> float:
+    """KL(P ‖ Q̂): P the exact data cell probabilities, Q̂ the points' histogram with ½ added to every
+    cell (points outside the box are dropped; the smoothing makes KL finite and equally biased for
+    every sampler that sees the same number of points)."""
+    idx = torch.floor((points + grid.box) / grid.step).long()
+    inside = ((idx >= 0) & (idx < grid.n)).all(1)
+    flat = idx[inside, 1] * grid.n + idx[inside, 0]  # rows = y, as the grid's cells
+    counts = torch.bincount(flat, minlength=grid.n * grid.n).double() + 0.5
+    q = counts / counts.sum()
+    p = data_cells.reshape(-1)
+    mask = p > 0
+    return float((p[mask] * (p[mask].log() - q[mask].log())).sum())
+
+
+def mmd2(a: torch.Tensor, b: torch.Tensor, bandwidth: float) -> float:
+    """Unbiased MMD² between samples a and b with the kernel exp(−‖u − v‖² / (2h²))."""
+    def k(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-torch.cdist(u, v).pow(2) / (2 * bandwidth**2))
+
+    n, m = a.shape[0], b.shape[0]
+    kaa, kbb = k(a, a), k(b, b)
+    term_a = (kaa.sum() - kaa.diagonal().sum()) / (n * (n - 1))
+    term_b = (kbb.sum() - kbb.diagonal().sum()) / (m * (m - 1))
+    return float(term_a + term_b - 2 * k(a, b).mean())
+
+
+def train_one(cfg: DimensionConfig, method: str, dim: int) -> dict[str, Any]:
+    """Train one (method, d) pair and score its samples in the original plane."""
+    t0 = time.perf_counter()
+    gen = seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    base = get_dataset(cfg.dataset)
+    emb = Embedding(base, dim, cfg.spread, cfg.seed)
+    values = defaults_for(cfg.dataset, method)
+    values.update(method=method, steps=cfg.steps, seed=cfg.seed, device=cfg.device, k=cfg.k, eps=cfg.eps,
+                  alpha=cfg.alpha, lr=cfg.lr, batch_size=cfg.batch_size, buffer=cfg.buffer, dim=dim)
+    toy = ToyConfig(**values)
+    model = EnergyMLP(dim, toy.width, toy.depth).to(device)
+    ctx = ObjectiveContext(emb.as_dataset(), Grid(base.box, toy.train_grid), gen, device, dim=dim)
+    objective = build_objective(method, toy, ctx).to(device)
+    opt = torch.optim.Adam(list(model.parameters()) + list(objective.parameters()), lr=toy.lr)
+    status = "ok"
+    for step in range(cfg.steps):
+        out = objective(model, emb.sample(toy.batch_size, gen).to(device))
+        if not math.isfinite(out.loss.item()):
+            status = f"diverged at step {step + 1}"
+            break
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+    train_s = time.perf_counter() - t0
+
+    # the common quality measure: Langevin from uniform noise on the d-box, projected to the plane
+    sample_gen = torch.Generator().manual_seed(cfg.seed + 40_000)
+    start = uniform_in_box(cfg.samples, dim, base.box, sample_gen).to(device)
+    x = langevin(model, start, cfg.sample_steps, cfg.eps, generator=sample_gen, box=base.box).y
+    proj = emb.project(x).cpu()
+    ref = base.sample(cfg.samples, torch.Generator().manual_seed(cfg.seed + 50_000))
+    grid = Grid(base.box, cfg.hist_grid)
+    cells = data_cell_probs(data_log_density_on_grid(cfg.dataset, base.box, cfg.hist_grid))
+    row: dict[str, Any] = {"method": method, "dim": dim, "status": status}
+    if torch.isfinite(proj).all():
+        row.update(hist_kl=histogram_kl(cells, proj, grid), mmd=mmd2(proj, ref, cfg.mmd_bandwidth))
+    else:
+        row.update(hist_kl=math.nan, mmd=math.nan)
+    if method == "pcd":  # the persistent chains themselves, projected
+        chains = emb.project(objective.buffer[: cfg.samples]).cpu()
+        row["buffer_hist_kl"] = histogram_kl(cells, chains, grid) if torch.isfinite(chains).all() else math.nan
+    row.update(train_seconds=train_s, seconds=time.perf_counter() - t0)
+    return row
+
+
+def reference_kl(cfg: DimensionConfig) -> float:
+    """hist_kl of an exact data sample of the same size: the score of a perfect sampler."""
+    base = get_dataset(cfg.dataset)
+    grid = Grid(base.box, cfg.hist_grid)
+    cells = data_cell_probs(data_log_density_on_grid(cfg.dataset, base.box, cfg.hist_grid))
+    return histogram_kl(cells, base.sample(cfg.samples, torch.Generator().manual_seed(cfg.seed + 60_000)), grid)
+
+
+def run_dimension(cfg: DimensionConfig, on_row=None) -> dict[str, Any]:
+    """All (method, d) pairs; `on_row(row, done, total)` after each one (progress for the page)."""
+    rows: list[dict[str, Any]] = []
+    total = len(cfg.methods) * len(cfg.dims)
+    for method in cfg.methods:
+        for dim in cfg.dims:
+            rows.append(train_one(cfg, method, dim))
+            if on_row is not None:
+                on_row(rows[-1], len(rows), total)
+    curve = {m: {str(r["dim"]): round(r["hist_kl"], 4) for r in rows if r["method"] == m} for m in cfg.methods}
+    return {"dataset": cfg.dataset, "steps": cfg.steps, "k": cfg.k, "dims": list(cfg.dims),
+            "hist_kl_exact_sample": round(reference_kl(cfg), 4), "hist_kl": curve,
+            "rows": [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
+
+
+# ---- CLI -------------------------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = DimensionConfig()
+    p.add_argument("--dataset", default=d.dataset, choices=sorted(DATASETS))
+    p.add_argument("--dims", default=",".join(map(str, d.dims)), help="comma-separated dimensions")
+    p.add_argument("--methods", default=",".join(d.methods), help="comma-separated subset of pcd,cd")
+    for name in ("steps", "k", "buffer", "samples", "sample_steps", "batch_size"):
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=getattr(d, name))
+    for name in ("eps", "alpha", "lr", "spread"):
+        p.add_argument(f"--{name}", type=float, default=getattr(d, name))
+
+
+def config_from_args(args: argparse.Namespace) -> DimensionConfig:
+    try:
+        dims = tuple(int(x) for x in args.dims.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(f"--dims must be comma-separated integers, not {args.dims!r}") from None
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    return DimensionConfig(dataset=args.dataset, dims=dims, methods=methods, steps=args.steps, k=args.k,
+                           eps=args.eps, alpha=args.alpha, lr=args.lr, batch_size=args.batch_size,
+                           buffer=args.buffer, spread=args.spread, samples=args.samples,
+                           sample_steps=args.sample_steps, seed=args.seed, device=args.device)
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = config_from_args(args)
+
+    def report(row: dict[str, Any], done: int, total: int) -> None:
+        print_progress(f"[{done}/{total}] {row['method']} d={row['dim']}: hist_kl {row['hist_kl']:.4f}, "
+                       f"mmd {row['mmd']:.4f}, {row['seconds']:.1f} s, {row['status']}")
+
+    return run_dimension(cfg, on_row=report)

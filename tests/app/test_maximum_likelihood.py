@@ -1,0 +1,82 @@
+"""AppTest: the home and maximum-likelihood pages render, and the buttons drive a real run."""
+
+from __future__ import annotations
+
+import time
+
+from tests.app.conftest import no_exception, open_page
+
+
+def test_home_renders():
+    at = open_page("home")
+    no_exception(at)
+    assert "Energy Lab" in at.title[0].value
+
+
+def test_ml_page_renders_without_a_run():
+    at = open_page("maximum_likelihood")
+    no_exception(at)
+    assert at.title[0].value.startswith("Maximum likelihood")
+    labels = [b.label for b in at.button]
+    assert {"Train", "Pause", "Step", "Reset"} <= set(labels)
+
+
+def _set_small(at):
+    at.select_slider(key="ml_width").set_value(16)
+    at.select_slider(key="ml_grid").set_value(32)
+    at.number_input(key="ml_steps").set_value(30)
+    return at.run()
+
+
+def test_step_creates_a_run_and_takes_exactly_one_step():
+    at = _set_small(open_page("maximum_likelihood"))
+    at.button(key="ml_step").click().run()
+    no_exception(at)
+    time.sleep(1.0)
+    at.run()
+    assert any("step 1" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    assert at.get("plotly_chart"), "the 3-D surface is drawn once a run exists"
+
+
+def test_train_runs_to_the_budget_and_reset_starts_over():
+    at = _set_small(open_page("maximum_likelihood"))
+    at.button(key="ml_train").click().run()
+    deadline = time.time() + 30
+    while time.time() < deadline and not at.success:
+        time.sleep(0.5)
+        at.run()
+    no_exception(at)
+    assert at.success and "30 steps" in at.success[0].value
+    at.button(key="ml_reset").click().run()
+    time.sleep(0.5)
+    at.run()
+    assert any("step 0" in m.value for m in at.markdown)
+
+
+def test_shift_panel_shows_equal_nll():
+    at = _set_small(open_page("maximum_likelihood"))
+    at.button(key="ml_step").click().run()
+    time.sleep(0.5)
+    at.segmented_control(key="ml_panel").set_value("shift").run()
+    no_exception(at)
+    df = at.dataframe[0].value
+    nll_row = df.iloc[1]
+    assert abs(float(nll_row.iloc[1]) - float(nll_row.iloc[2])) < 1e-3
+    log_z_row = df.iloc[0]
+    assert abs(float(log_z_row.iloc[1]) - float(log_z_row.iloc[2]) - 5.0) < 1e-3
+
+
+def test_closing_the_session_stops_its_run():
+    """The session's runs live in a session-scoped resource whose release stops them."""
+    import streamlit as st
+
+    from engine.run import live_runs
+
+    before = len(live_runs())
+    at = _set_small(open_page("maximum_likelihood"))
+    at.number_input(key="ml_steps").set_value(100_000).run()
+    at.button(key="ml_train").click().run()
+    assert len(live_runs()) == before + 1
+    st.cache_resource.clear()  # what Streamlit does when the session disconnects
+    time.sleep(1.0)
+    assert len(live_runs()) == before
