@@ -67,6 +67,9 @@ def status_line(run: Run | None, text: dict[str, str] | None = None) -> None:
     for k in ("kl", "nll"):
         if k in s:
             parts.append(f"{k.upper()} {s[k]:.3f} nats")
+    device = getattr(run.trainer, "device", None)
+    if device is not None:
+        parts.append(f"on {device}")
     st.markdown(" · ".join(parts))
     if s["state"] == FAILED:
         st.error(s["message"])

@@ -73,8 +73,9 @@ TEXT = {
     "profile_latent": "latent F",
     "profile_d2": "squared distance d²",
     "probes": "Corrupted points and where the DAE sends them",
-    "probes_help": ("Orange: corrupted training points; magenta: points near the midpoints. Click a faint grey "
-                    "dot, or drag a box / lasso over the dots, to add your own points (cyan)."),
+    "probes_help": ("Orange: corrupted training points, ● where they are, × where the DAE sends them. Magenta: "
+                    "points near the midpoints; the dotted line follows y ← r(y) twenty times. Click a faint "
+                    "grey dot, or drag a box / lasso over the dots, to add your own points (cyan)."),
     "split": "Of the {n} points near the midpoints, the DAE sent {parts}.",
     "split_part": "{k} to the {branch}",
     "clear": "Clear my points",
@@ -203,12 +204,12 @@ def field_figure(d: dict) -> go.Figure:
 def profile_figure(d: dict) -> go.Figure:
     s = d["profile_s"]
     fig = go.Figure()
-    fig.add_scatter(x=s, y=d["profile_d2"], name=TEXT["profile_d2"], mode="lines",
-                    line=dict(color="#aaa", dash="dash"))
     if "profile_latent" in d:
         fig.add_scatter(x=s, y=d["profile_latent"], name=TEXT["profile_latent"], mode="lines",
-                        line=dict(color="cyan"))
+                        line=dict(color="cyan", width=4), opacity=0.55)
     fig.add_scatter(x=s, y=d["profile_dae"], name=TEXT["profile_dae"], mode="lines", line=dict(color="#ff7f0e"))
+    fig.add_scatter(x=s, y=d["profile_d2"], name=TEXT["profile_d2"], mode="lines",
+                    line=dict(color="#bbb", dash="dash", width=1.2))
     a, b = manifold.profile_ends
     fig.update_layout(title=dict(text=f"{TEXT['profile']} {a} → {b}", font=dict(size=13)), height=430,
                       uirevision="dae_profile", margin=dict(l=10, r=10, t=40, b=10),
@@ -246,6 +247,11 @@ def probe_figure(d: dict, clicked: np.ndarray, clicked_out: np.ndarray) -> go.Fi
     _add_manifold(fig, "#bbb", 2.0)
     _add_moves(fig, d["probe_in"], d["probe_out"], "#ff7f0e", "corrupted")
     _add_moves(fig, d["midpoint_probe_in"], d["midpoint_probe_out"], "#e040fb", "near the midpoint")
+    path = d.get("midpoint_probe_path")
+    if path is not None:  # (steps + 1, n, 2): NaN-separated polylines, one per point
+        seg = np.concatenate([path, np.full((1,) + path.shape[1:], np.nan)]).transpose(1, 0, 2).reshape(-1, 2)
+        fig.add_scatter(x=seg[:, 0], y=seg[:, 1], mode="lines", name="repeated r",
+                        line=dict(color="#e040fb", width=1, dash="dot"), hoverinfo="skip")
     _add_moves(fig, clicked, clicked_out, "#00e5ff", "yours")
     fig.update_layout(dragmode="select", clickmode="event+select")
     return _square(fig, TEXT["probes"], "dae_probes", height=480)
@@ -258,14 +264,14 @@ def _pct(v: float) -> str:
 
 def metrics_block(d: dict) -> None:
     st.markdown(f"**{TEXT['metrics']}**")
-    cols = st.columns(6)
     rows = [("midpoint_ratio", "m_mid", "{:.3f}"), ("false_low", "m_false", "{:.3f}"),
             ("growth_exponent", "m_growth", "{:.2f}")]
-    for i, (name, label, fmt) in enumerate(rows):
-        for j, who in enumerate(("dae", "latent")):
-            v = d.get(f"{who}_{name}")
-            cols[2 * i + j].metric(f"{TEXT[label]} · {TEXT[who]}", "…" if v is None else fmt.format(v),
-                                   help=TEXT[f"{label}_help"])
+    for col, (name, label, fmt) in zip(st.columns(3, border=True), rows, strict=True):
+        with col:
+            st.markdown(f"**{TEXT[label]}**", help=TEXT[f"{label}_help"])
+            for sub, who in zip(st.columns(2), ("dae", "latent"), strict=True):
+                v = d.get(f"{who}_{name}")
+                sub.metric(TEXT[who], "…" if v is None else fmt.format(v))
     if "dae_midpoint_ratio" not in d:
         return
     lat_mid = d["latent_midpoint_ratio"]

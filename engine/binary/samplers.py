@@ -33,19 +33,22 @@ def metropolis(model: BinaryEnergy, y: Tensor, sweeps: int, gen: torch.Generator
     n, d = y.shape
     if sweeps <= 0 or n == 0:
         return y, 0.0
-    rows = torch.arange(n, device=y.device)
-    flip_sum = model.encoding.lo + model.encoding.hi
     accepted = torch.zeros((), device=y.device)
     for _ in range(sweeps):
         index = torch.randint(d, (d, n), generator=gen, device=y.device)
         u = torch.rand((d, n), generator=gen, device=y.device, dtype=y.dtype)
         for t in range(d):
-            i = index[t]
-            ok = accept(model.flip_delta(y, i), u[t])
-            yi = y[rows, i]
-            y[rows, i] = torch.where(ok, flip_sum - yi, yi)
-            accepted += ok.sum()
+            accepted += metropolis_proposal(model, y, index[t], u[t]).sum()
     return y, float(accepted) / (sweeps * d * n)
+
+
+def metropolis_proposal(model: BinaryEnergy, y: Tensor, index: Tensor, u: Tensor) -> Tensor:
+    """One proposal per chain, in place: flip bit index[n] of row n if accept(ΔE, u[n]); returns the mask."""
+    rows = torch.arange(y.shape[0], device=y.device)
+    ok = accept(model.flip_delta(y, index), u)
+    yi = y[rows, index]
+    y[rows, index] = torch.where(ok, model.encoding.lo + model.encoding.hi - yi, yi)
+    return ok
 
 
 @torch.no_grad()
@@ -138,13 +141,10 @@ class WatchedChain:
         i = torch.randint(self.model.d, (1,), generator=self.gen)
         u = torch.rand(1, generator=self.gen, dtype=self.y.dtype)
         e0 = float(self.model(self.y))
-        delta = self.model.flip_delta(self.y, i)
-        ok = bool(accept(delta, u))
-        if ok:
-            self.y[0, i] = self.model.encoding.lo + self.model.encoding.hi - self.y[0, i]
-            self.accepted += 1
+        d = float(self.model.flip_delta(self.y, i))
+        ok = bool(metropolis_proposal(self.model, self.y, i, u))
+        self.accepted += ok
         self.count += 1
-        d = float(delta)
         return Proposal(self.count, before, int(i), e0, e0 + d, d, float(min(1.0, np.exp(-d))), float(u), ok,
                         self.bits)
 

@@ -27,7 +27,8 @@ from engine.seeding import seed_everything
 from engine.toy.grid import Grid
 
 MIDPOINT_PROBES = 12  # corrupted points placed near the midpoints, to watch them split
-MIDPOINT_JITTER = 0.1
+MIDPOINT_JITTER = 0.15
+PATH_STEPS = 20  # repeated denoising y ← r(y) from the midpoint probes, drawn as their paths
 SHOWN_DATA = 256
 CURVE_POINTS = 180  # per branch, for drawing the latent decoder's curve
 METRICS = ("midpoint_ratio", "false_low", "growth_exponent")
@@ -94,6 +95,15 @@ class DAETrainer:
         with torch.no_grad():
             return self.model(y).cpu().numpy()
 
+    def denoising_path(self, points: np.ndarray, steps: int = PATH_STEPS) -> np.ndarray:
+        """(steps + 1, n, 2): y, r(y), r(r(y)), … — where repeated denoising carries each point."""
+        y = torch.as_tensor(np.asarray(points, dtype=np.float32).reshape(-1, 2), device=self.device)
+        path = [y]
+        with torch.no_grad():
+            for _ in range(steps):
+                path.append(self.model(path[-1]))
+        return torch.stack(path).cpu().numpy()
+
     # ---- Trainer protocol --------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
         y = self.manifold.sample(self.config.batch_size, self.gen).to(self.device)
@@ -138,6 +148,7 @@ class DAETrainer:
             snap["midpoint_probe_out"] = mid_out.numpy()
             branch = self.manifold.branch_of(mid_out)
             snap["midpoint_split"] = np.bincount(branch.numpy(), minlength=len(self.manifold.branch_names))
+            snap["midpoint_probe_path"] = self.denoising_path(self.midpoint_probe_in)
             if self.latent is not None:
                 beta = self.view_beta
                 snap["latent_energy"] = self._on_grid(lambda y: self.latent_energy(y, beta), self._view_pts)

@@ -75,7 +75,7 @@ class AugmentConfig:
 
 
 # Per data set: no flips for digits and MNIST (a flipped 2, 3, 7 is no longer that digit); gentle crops
-# on 8×8 digits, whose strokes reach the border; rotations where orientation carries no meaning.
+# on 8×8 digits, whose strokes reach the border; small rotations only (a 6 turned over is a 9).
 DEFAULTS: dict[str, AugmentConfig] = {
     "digits": AugmentConfig(crop_scale=(0.6, 1.0), rotation=15, translate=0.1, flip=0.0, jitter_p=0.8,
                             brightness=0.4, contrast=0.4, saturation=0, hue=0, grayscale_p=0, blur_p=0.3,
@@ -86,8 +86,10 @@ DEFAULTS: dict[str, AugmentConfig] = {
     "fashion_mnist": AugmentConfig(crop_scale=(0.3, 1.0), rotation=10, translate=0.05, flip=0.5, jitter_p=0.8,
                                    brightness=0.4, contrast=0.4, saturation=0, hue=0, grayscale_p=0,
                                    blur_p=0.3, noise=0.03, padding="zeros"),
-    "shapes": AugmentConfig(crop_scale=(0.3, 1.0), rotation=180, translate=0.1, flip=0.5, jitter_p=0.8,
-                            brightness=0.4, contrast=0.4, saturation=0.4, hue=0.25, grayscale_p=0.2,
+    # shapes: colour is the nuisance to remove → full-turn hue and strong jitter; crops kept ≥ half the
+    # area so both views still show the shape
+    "shapes": AugmentConfig(crop_scale=(0.5, 1.0), rotation=10, translate=0.05, flip=0.5, jitter_p=0.8,
+                            brightness=0.6, contrast=0.6, saturation=0.6, hue=0.5, grayscale_p=0.2,
                             blur_p=0.3, blur_sigma=(0.1, 1.0), noise=0.03, padding="reflection"),
     "cifar10": AugmentConfig(crop_scale=(0.2, 1.0), rotation=0, translate=0.0, flip=0.5, jitter_p=0.8,
                              brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, grayscale_p=0.2,
@@ -152,7 +154,7 @@ class Augmenter:
         angle = (2 * u() - 1) * math.radians(c.rotation) * s
         tx = (2 * u() - 1) * 2 * c.translate * s
         ty = (2 * u() - 1) * 2 * c.translate * s
-        flip = torch.where(u() < c.flip, -1.0, 1.0)
+        flip = torch.where(u() < c.flip * min(s, 1.0), -1.0, 1.0)
         cos, sin = torch.cos(angle), torch.sin(angle)
         # input = centre + R(angle) · diag(w·flip, h) · output + translation
         theta = torch.stack([

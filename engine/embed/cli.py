@@ -19,6 +19,7 @@ from engine.embed.config import EmbedConfig, make_config
 from engine.embed.data import DATASETS
 from engine.embed.models import ENCODERS
 from engine.embed.objectives import METHODS
+from engine.embed.sweeps import SWEEPS
 
 _SKIP = {"dataset", "method", "seed", "device", "download", "amp"}
 
@@ -34,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip the raw-pixel, random-encoder and supervised baselines")
     p.add_argument("--supervised-seconds", type=float, default=None,
                    help="training time of the supervised baseline (default: the same budget)")
+    p.add_argument("--sweep", default=None, choices=SWEEPS,
+                   help="run one of the page's sweeps instead of a single training run")
+    p.add_argument("--sweep-steps", type=int, default=200, help="training steps per sweep cell")
     for name in EmbedConfig.field_names():
         if name in _SKIP or name == "encoder":
             continue
@@ -100,8 +104,39 @@ def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_secon
     return result
 
 
+def run_sweep(name: str, args: argparse.Namespace, steps: int) -> dict[str, Any]:
+    from engine.embed.sweeps import build_sweep, summarise_why_cosine
+    from engine.embed.trainer import budget_run
+
+    overrides = {n: getattr(args, n) for n in ("batch_size", "width", "lr", "train_size", "test_size", "device")
+                 if getattr(args, n, None) is not None}
+    sweep = build_sweep(name, args.dataset, steps, seed=args.seed, **overrides)
+    done = [0]
+
+    def report(r) -> None:
+        if len(sweep.rows) > done[0]:
+            done[0] = len(sweep.rows)
+            row = sweep.rows[-1]
+            progress(f"{name}: {row['label']}: probe {row['linear_probe_acc']:.3f}, "
+                     f"contrastive {row['contrastive_acc_test']:.3f}, rank {row['effective_rank']:.1f}")
+
+    run_ = budget_run(sweep, None, sweep.total_steps, name=name, progress=progress, progress_every_s=30)
+    report(run_)
+    result = {**sweep.result(), "dataset": args.dataset, "seconds_training": round(run_.elapsed, 1),
+              "threads": torch.get_num_threads()}
+    for row in result["rows"]:
+        for k, v in list(row.items()):
+            if isinstance(v, float):
+                row[k] = round(v, 4)
+    if name == "why_cosine":
+        result["summary"] = summarise_why_cosine(sweep)
+    return result
+
+
 def main(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
+    if getattr(args, "sweep", None):
+        return run_sweep(args.sweep, args, args.sweep_steps)
     config = config_from_args(args)
     return run_experiment(config, getattr(args, "baselines", True), getattr(args, "supervised_seconds", None))

@@ -19,7 +19,9 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"batch_size": 256, "lr": 2e-3, "proj_dim": 64, "width": 32, "queue_size": 1024},
-    "shapes": {"batch_size": 256, "lr": 2e-3, "proj_dim": 64, "width": 32, "train_size": 6000, "test_size": 2000},
+    # shapes on the CPU: width 16 and batch 128 give ~2× the steps of width 32 / batch 256 in a budget,
+    # which is what a 3-minute run needs (probe 77 % vs 60 % after 90 s in our trials)
+    "shapes": {"batch_size": 128, "lr": 3e-3, "proj_dim": 64, "width": 16, "train_size": 6000, "test_size": 2000},
     "mnist": {"batch_size": 256, "lr": 2e-3, "proj_dim": 64, "width": 32, "train_size": 10000, "test_size": 2000},
     "fashion_mnist": {"batch_size": 256, "lr": 2e-3, "proj_dim": 64, "width": 32, "train_size": 10000,
                       "test_size": 2000},

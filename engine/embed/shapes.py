@@ -1,12 +1,15 @@
 """A generated image set: coloured shapes at random position, scale, rotation and colour.
 
-The class is the shape. Everything else varies at random per image, so that raw pixels are a poor
-feature (a shape's pixels land anywhere, in any colour) and a random convolutional encoder is not
-much better (its pooled responses are dominated by colour, contrast and size), while an encoder
-trained to be invariant to crops, colour and rotation — what contrastive augmentations teach —
-can read the shape. Each image: a background colour with a linear shading ramp and pixel noise,
-one shape drawn with an anti-aliased edge (rendered at 2× and averaged down), and a few small
-distractor blobs in other colours.
+The class is the shape (ten of them). Everything else varies at random per image, so that raw
+pixels are a poor feature (a shape's pixels land anywhere, in any colour) and a random
+convolutional encoder is not much better (its pooled responses are dominated by colour, contrast
+and size), while an encoder trained to be invariant to crops and colour — what contrastive
+augmentations teach — can read the shape. Each image: a background colour with a linear shading
+ramp and pixel noise, one shape of random colour, position, size and tilt drawn with an
+anti-aliased edge (rendered at 2× and averaged down); optional distractor blobs.
+
+Measured at the defaults (6000/2000 images, 32×32): linear probe 20 % on raw pixels, 25 % on a
+random small CNN (chance is 10 %); see the CLI runs in the issue's closing note for SimCLR.
 """
 
 from __future__ import annotations
@@ -60,15 +63,17 @@ def _inside(cls: int, u: Tensor, v: Tensor) -> Tensor:
     raise ValueError(f"no shape {cls}")
 
 
-def render_shapes(labels: Tensor, gen: torch.Generator, size: int = 32, scale_range: tuple[float, float] = (0.32, 0.6),
-                  distractors: int = 3, noise: float = 0.04, rotation: float = 180.0) -> Tensor:
-    """Draw one image per label → uint8 N×3×size×size."""
+def render_shapes(labels: Tensor, gen: torch.Generator, size: int = 32,
+                  scale_range: tuple[float, float] = (0.45, 0.75), distractors: int = 0, noise: float = 0.02,
+                  rotation: float = 15.0) -> Tensor:
+    """Draw one image per label → uint8 N×3×size×size. `scale_range`: shape radius as a fraction of
+    the half-width; `rotation`: tilt uniform in ±degrees; `distractors`: small blobs per image."""
     n = len(labels)
     hi = 2 * size  # rendered at 2× and averaged down: anti-aliased edges
     lin = (torch.arange(hi, dtype=torch.float32) + 0.5) / hi * 2 - 1
     yy, xx = torch.meshgrid(-lin, lin, indexing="ij")  # y up, in [-1, 1]
     rand = lambda *s: torch.rand(*s, generator=gen)
-    scale = scale_range[0] + (scale_range[1] - scale_range[0]) * rand(n)  # shape radius as a fraction of the half-width
+    scale = scale_range[0] + (scale_range[1] - scale_range[0]) * rand(n)
     centre = (rand(n, 2) * 2 - 1) * (0.85 - scale)[:, None]  # keep most of the shape inside
     angle = (2 * rand(n) - 1) * math.radians(rotation)
     bg = rand(n, 3)
@@ -94,7 +99,7 @@ def render_shapes(labels: Tensor, gen: torch.Generator, size: int = 32, scale_ra
     ramp = (torch.cos(ramp_dir)[:, None, None] * lo_lin[None, None, :]
             - torch.sin(ramp_dir)[:, None, None] * lo_lin[None, :, None])
     img = bg[:, :, None, None] + 0.15 * rand(n)[:, None, None, None] * ramp[:, None]
-    # distractors: three small blobs of random colour, anywhere
+    # distractors: small blobs of random colour, anywhere
     lo_y, lo_x = torch.meshgrid(-lo_lin, lo_lin, indexing="ij")
     for _ in range(distractors):
         pos = rand(n, 2) * 2 - 1

@@ -11,8 +11,9 @@ same way for every d: draw samples from the learned energy by Langevin from unif
 d-dimensional box, project them back, P x = (Rᵀ x)[:2], and compare with the data
 
   * hist_kl: KL(p_data ‖ q̂) between the exact data cell probabilities on a coarse 2-D grid and the
-    samples' histogram (add-½ smoothed); `hist_kl_exact` is the same number for an exact data sample
-    of the same size (what a perfect sampler would score);
+    samples' histogram (add-½ smoothed); `hist_kl_exact_sample` is the same number for an exact data
+    sample of the same size (what a perfect sampler scores), `hist_kl_uniform` for uniform noise on
+    the box (a sampler that learned nothing);
   * mmd: the unbiased MMD² with a Gaussian kernel between the projected samples and data.
 
 `python -m engine pcd-dimension` trains all (method, d) pairs and prints the curve as JSON.
@@ -38,6 +39,7 @@ from engine.toy.grid import Grid, data_cell_probs
 from engine.toy.model import EnergyMLP
 from engine.toy.objectives import ObjectiveContext, build_objective
 from engine.toy.samplers import langevin, uniform_in_box
+from engine.toy.scoreboard import JobSequence
 from engine.toy.trainer import data_log_density_on_grid
 
 DIMS = (2, 4, 8, 16, 32)
@@ -55,10 +57,10 @@ class DimensionConfig:
     alpha: float = 0.1
     lr: float = 3e-3
     batch_size: int = 256
-    buffer: int = 4096
-    spread: float = 0.1  # std of the off-plane noise coordinates
+    buffer: int = 1024  # small enough that every chain is updated often within the budget
+    spread: float = 0.2  # std of the off-plane noise coordinates
     samples: int = 2000  # particles drawn from each learned energy for the quality measure
-    sample_steps: int = 300  # their Langevin steps from uniform noise
+    sample_steps: int = 500  # their Langevin steps from uniform noise
     hist_grid: int = 24
     mmd_bandwidth: float = 0.5
     seed: int = 0
@@ -69,9 +71,10 @@ class DimensionConfig:
         self.dims = tuple(self.dims)
         self.methods = tuple(self.methods)
         checks = [
-            (len(self.dims) >= 1 and all(2 <= d <= 256 for d in self.dims), "every d must be within [2, 256]"),
+            (len(self.dims) >= 1 and all(2 <= d <= 256 for d in self.dims),
+             "choose one or more dimensions d, each within [2, 256]"),
             (len(self.methods) >= 1 and all(m in METHODS for m in self.methods),
-             f"methods must be among {METHODS}"),
+             f"choose one or more methods among {METHODS}"),
             (self.steps >= 1, "steps must be >= 1"),
             (self.k >= 1, "k must be >= 1"),
             (self.eps > 0, "eps must be > 0"),
@@ -142,73 +145,136 @@ def mmd2(a: torch.Tensor, b: torch.Tensor, bandwidth: float) -> float:
     return float(term_a + term_b - 2 * k(a, b).mean())
 
 
+class PairTrainer:
+    """One (method, d) pair: step() is one optimiser step; score() samples the energy and measures."""
+
+    def __init__(self, cfg: DimensionConfig, method: str, dim: int):
+        self.cfg, self.method, self.dim = cfg, method, dim
+        self.gen = seed_everything(cfg.seed)
+        self.device = pick_device(cfg.device)
+        self.base = get_dataset(cfg.dataset)
+        self.emb = Embedding(self.base, dim, cfg.spread, cfg.seed)
+        values = defaults_for(cfg.dataset, method)
+        values.update(method=method, steps=cfg.steps, seed=cfg.seed, device=cfg.device, k=cfg.k, eps=cfg.eps,
+                      alpha=cfg.alpha, lr=cfg.lr, batch_size=cfg.batch_size, buffer=cfg.buffer, dim=dim)
+        toy = ToyConfig(**values)
+        self.batch_size = toy.batch_size
+        self.model = EnergyMLP(dim, toy.width, toy.depth).to(self.device)
+        ctx = ObjectiveContext(self.emb.as_dataset(), Grid(self.base.box, toy.train_grid), self.gen, self.device,
+                               dim=dim)
+        self.objective = build_objective(method, toy, ctx).to(self.device)
+        self.opt = torch.optim.Adam(list(self.model.parameters()) + list(self.objective.parameters()), lr=toy.lr)
+        self.step_count = 0
+        self.status = "ok"
+        self.train_seconds = 0.0
+
+    def step(self) -> float:
+        t0 = time.perf_counter()
+        out = self.objective(self.model, self.emb.sample(self.batch_size, self.gen).to(self.device))
+        loss = out.loss.item()
+        if math.isfinite(loss):
+            self.opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.opt.step()
+        elif self.status == "ok":
+            self.status = f"diverged at step {self.step_count + 1}"
+        self.step_count += 1
+        self.train_seconds += time.perf_counter() - t0
+        return loss
+
+    def score(self) -> dict[str, Any]:
+        """The common quality measure: Langevin from uniform noise on the d-box, projected to the plane."""
+        cfg, base = self.cfg, self.base
+        t0 = time.perf_counter()
+        sample_gen = torch.Generator().manual_seed(cfg.seed + 40_000)
+        start = uniform_in_box(cfg.samples, self.dim, base.box, sample_gen).to(self.device)
+        x = langevin(self.model, start, cfg.sample_steps, cfg.eps, generator=sample_gen, box=base.box).y
+        proj = self.emb.project(x).cpu()
+        ref = base.sample(cfg.samples, torch.Generator().manual_seed(cfg.seed + 50_000))
+        grid = Grid(base.box, cfg.hist_grid)
+        cells = data_cell_probs(data_log_density_on_grid(cfg.dataset, base.box, cfg.hist_grid))
+        row: dict[str, Any] = {"method": self.method, "dim": self.dim, "status": self.status}
+        ok = self.status == "ok" and bool(torch.isfinite(proj).all())
+        row.update(hist_kl=histogram_kl(cells, proj, grid) if ok else math.nan,
+                   mmd=mmd2(proj, ref, cfg.mmd_bandwidth) if ok else math.nan)
+        if self.method == "pcd":  # the persistent chains themselves, projected
+            chains = self.emb.project(self.objective.buffer[: cfg.samples]).cpu()
+            row["buffer_hist_kl"] = histogram_kl(cells, chains, grid) if torch.isfinite(chains).all() else math.nan
+        row.update(train_seconds=self.train_seconds,
+                   seconds=self.train_seconds + time.perf_counter() - t0)
+        row["samples"] = proj[:500].numpy()  # for the page's scatter (dropped from the JSON)
+        return row
+
+
 def train_one(cfg: DimensionConfig, method: str, dim: int) -> dict[str, Any]:
     """Train one (method, d) pair and score its samples in the original plane."""
-    t0 = time.perf_counter()
-    gen = seed_everything(cfg.seed)
-    device = pick_device(cfg.device)
-    base = get_dataset(cfg.dataset)
-    emb = Embedding(base, dim, cfg.spread, cfg.seed)
-    values = defaults_for(cfg.dataset, method)
-    values.update(method=method, steps=cfg.steps, seed=cfg.seed, device=cfg.device, k=cfg.k, eps=cfg.eps,
-                  alpha=cfg.alpha, lr=cfg.lr, batch_size=cfg.batch_size, buffer=cfg.buffer, dim=dim)
-    toy = ToyConfig(**values)
-    model = EnergyMLP(dim, toy.width, toy.depth).to(device)
-    ctx = ObjectiveContext(emb.as_dataset(), Grid(base.box, toy.train_grid), gen, device, dim=dim)
-    objective = build_objective(method, toy, ctx).to(device)
-    opt = torch.optim.Adam(list(model.parameters()) + list(objective.parameters()), lr=toy.lr)
-    status = "ok"
-    for step in range(cfg.steps):
-        out = objective(model, emb.sample(toy.batch_size, gen).to(device))
-        if not math.isfinite(out.loss.item()):
-            status = f"diverged at step {step + 1}"
-            break
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        opt.step()
-    train_s = time.perf_counter() - t0
-
-    # the common quality measure: Langevin from uniform noise on the d-box, projected to the plane
-    sample_gen = torch.Generator().manual_seed(cfg.seed + 40_000)
-    start = uniform_in_box(cfg.samples, dim, base.box, sample_gen).to(device)
-    x = langevin(model, start, cfg.sample_steps, cfg.eps, generator=sample_gen, box=base.box).y
-    proj = emb.project(x).cpu()
-    ref = base.sample(cfg.samples, torch.Generator().manual_seed(cfg.seed + 50_000))
-    grid = Grid(base.box, cfg.hist_grid)
-    cells = data_cell_probs(data_log_density_on_grid(cfg.dataset, base.box, cfg.hist_grid))
-    row: dict[str, Any] = {"method": method, "dim": dim, "status": status}
-    if torch.isfinite(proj).all():
-        row.update(hist_kl=histogram_kl(cells, proj, grid), mmd=mmd2(proj, ref, cfg.mmd_bandwidth))
-    else:
-        row.update(hist_kl=math.nan, mmd=math.nan)
-    if method == "pcd":  # the persistent chains themselves, projected
-        chains = emb.project(objective.buffer[: cfg.samples]).cpu()
-        row["buffer_hist_kl"] = histogram_kl(cells, chains, grid) if torch.isfinite(chains).all() else math.nan
-    row.update(train_seconds=train_s, seconds=time.perf_counter() - t0)
-    return row
+    pair = PairTrainer(cfg, method, dim)
+    while pair.step_count < cfg.steps:
+        pair.step()
+    return pair.score()
 
 
-def reference_kl(cfg: DimensionConfig) -> float:
-    """hist_kl of an exact data sample of the same size: the score of a perfect sampler."""
+class DimensionTrainer(JobSequence):
+    """Implements engine.run.Trainer: every (method, d) pair in turn, one optimiser step per step(),
+    so the page can run the experiment in the background with progress and stop it at once."""
+
+    def __init__(self, cfg: DimensionConfig):
+        self.cfg = cfg
+        self.pairs = [(m, d) for m in cfg.methods for d in cfg.dims]
+        super().__init__(len(self.pairs), cfg.steps)
+        self._pair: PairTrainer | None = None
+
+    def step(self) -> dict[str, float]:
+        if self.done:
+            return {"loss": self._last_loss, "progress": 1.0}
+        if self._pair is None:
+            self._pair = PairTrainer(self.cfg, *self.pairs[len(self.rows)])
+        loss = self._pair.step()
+        if math.isfinite(loss):
+            self._last_loss = loss
+        self.step_count += 1
+        if self._pair.step_count >= self.cfg.steps:
+            self.rows.append(self._pair.score())
+            self._pair = None
+        return {"loss": self._last_loss, "progress": self.progress}
+
+    def snapshot(self) -> dict[str, Any]:
+        current = None if self.done else self.pairs[len(self.rows)]
+        return {"rows": list(self.rows), "progress": self.progress,
+                "current": f"{current[0]} d={current[1]}" if current else None}
+
+
+
+def reference_kl(cfg: DimensionConfig, sampler: str = "exact") -> float:
+    """hist_kl of a sample of the same size from the data itself ("exact": what a perfect sampler
+    scores) or uniform on the box ("uniform": a sampler that learned nothing)."""
     base = get_dataset(cfg.dataset)
     grid = Grid(base.box, cfg.hist_grid)
     cells = data_cell_probs(data_log_density_on_grid(cfg.dataset, base.box, cfg.hist_grid))
-    return histogram_kl(cells, base.sample(cfg.samples, torch.Generator().manual_seed(cfg.seed + 60_000)), grid)
+    gen = torch.Generator().manual_seed(cfg.seed + 60_000)
+    pts = base.sample(cfg.samples, gen) if sampler == "exact" else uniform_in_box(cfg.samples, 2, base.box, gen)
+    return histogram_kl(cells, pts, grid)
+
+
+def summarise(cfg: DimensionConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON result: the curve per method, the exact-sample reference and the rows."""
+    curve = {m: {str(r["dim"]): round(r["hist_kl"], 4) for r in rows if r["method"] == m} for m in cfg.methods}
+    plain = [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items() if k != "samples"}
+             for r in rows]
+    return {"dataset": cfg.dataset, "steps": cfg.steps, "k": cfg.k, "dims": list(cfg.dims),
+            "hist_kl_exact_sample": round(reference_kl(cfg), 4),
+            "hist_kl_uniform": round(reference_kl(cfg, "uniform"), 4), "hist_kl": curve, "rows": plain}
 
 
 def run_dimension(cfg: DimensionConfig, on_row=None) -> dict[str, Any]:
-    """All (method, d) pairs; `on_row(row, done, total)` after each one (progress for the page)."""
-    rows: list[dict[str, Any]] = []
-    total = len(cfg.methods) * len(cfg.dims)
-    for method in cfg.methods:
-        for dim in cfg.dims:
-            rows.append(train_one(cfg, method, dim))
-            if on_row is not None:
-                on_row(rows[-1], len(rows), total)
-    curve = {m: {str(r["dim"]): round(r["hist_kl"], 4) for r in rows if r["method"] == m} for m in cfg.methods}
-    return {"dataset": cfg.dataset, "steps": cfg.steps, "k": cfg.k, "dims": list(cfg.dims),
-            "hist_kl_exact_sample": round(reference_kl(cfg), 4), "hist_kl": curve,
-            "rows": [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]}
+    """All (method, d) pairs headless; `on_row(row, done, total)` after each one."""
+    trainer = DimensionTrainer(cfg)
+    while not trainer.done:
+        n = len(trainer.rows)
+        trainer.step()
+        if on_row is not None and len(trainer.rows) > n:
+            on_row(trainer.rows[-1], len(trainer.rows), len(trainer.pairs))
+    return summarise(cfg, trainer.rows)
 
 
 # ---- CLI -------------------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ cross, between modes.
 
 from __future__ import annotations
 
+import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -196,6 +198,7 @@ class SamplingConfig:
     clip_grad: float | None = None
     view_grid: int = 64
     shown: int = 256  # particles drawn
+    rate: float | None = None  # at most this many step() calls per second (None: as fast as possible)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -208,6 +211,7 @@ class SamplingConfig:
             (self.clip_grad is None or self.clip_grad > 0, "clip_grad must be > 0"),
             (8 <= self.view_grid <= 512, "view_grid must be within [8, 512]"),
             (self.shown >= 1, "shown must be >= 1"),
+            (self.rate is None or self.rate > 0, "rate must be > 0"),
         ]
         for ok, why in checks:
             if not ok:
@@ -223,9 +227,7 @@ class SamplingTrainer:
                  data_sampler: Callable[[int, torch.Generator], Tensor] | None = None,
                  mixture: GaussianMixtureEnergy | None = None, device: torch.device | str = "cpu"):
         self.config = cfg = config or SamplingConfig()
-        self.energy = energy.to(device).eval()
-        for p in self.energy.parameters():
-            p.requires_grad_(False)
+        self.energy = frozen_copy(energy).to(device)  # the caller's model (maybe still training) is untouched
         self.box = box
         self.device = torch.device(device)
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -240,6 +242,7 @@ class SamplingTrainer:
         self.positives = data_sampler(cfg.shown, torch.Generator().manual_seed(cfg.seed + 1)).numpy() \
             if data_sampler is not None else None
         self.step_count = 0
+        self._next_at = 0.0
 
     @property
     def not_true_langevin(self) -> bool:
@@ -248,6 +251,11 @@ class SamplingTrainer:
 
     def step(self) -> dict[str, float]:
         cfg = self.config
+        if cfg.rate is not None:  # a watchable pace: a cheap energy would otherwise run thousands of steps/s
+            wait = self._next_at - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            self._next_at = max(self._next_at, time.perf_counter()) + 1.0 / cfg.rate
         res = langevin(self.energy, self.y, cfg.steps_per_frame, cfg.eps, cfg.noise, generator=self.gen,
                        clip_grad=cfg.clip_grad, box=self.box)
         self.y = res.y
@@ -280,3 +288,11 @@ def mode_occupancy(mixture: GaussianMixtureEnergy, y: Tensor) -> np.ndarray:
     with torch.no_grad():
         r = mixture.responsibilities(y.to(mixture.means))
     return r.mean(0).cpu().numpy()
+
+
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """A detached copy of a trained energy, so sampling from it never races its training run."""
+    frozen = copy.deepcopy(model).eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    return frozen

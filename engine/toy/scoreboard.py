@@ -70,7 +70,29 @@ def entry_label(entry: Entry, config: ToyConfig) -> str:
     return label
 
 
-class BoardTrainer:
+class JobSequence:
+    """Part of engine.run.Trainer for experiments made of jobs trained one after the other, the same
+    number of steps each, one step per step(): `rows` collects one result per finished job."""
+
+    def __init__(self, jobs: int, steps_per_job: int):
+        self.jobs, self.total_steps = jobs, jobs * steps_per_job
+        self.step_count = 0
+        self.rows: list[dict[str, Any]] = []
+        self._last_loss = 0.0
+
+    @property
+    def done(self) -> bool:
+        return len(self.rows) == self.jobs
+
+    @property
+    def progress(self) -> float:
+        return self.step_count / self.total_steps
+
+    def evaluate(self) -> dict[str, float]:
+        return {"progress": self.progress, "jobs_done": float(len(self.rows))}
+
+
+class BoardTrainer(JobSequence):
     """Implements engine.run.Trainer: trains the entries one after the other, one step per step()."""
 
     def __init__(self, dataset: str, steps: int = DEFAULT_STEPS, seed: int = 0, device: str = "auto",
@@ -85,9 +107,7 @@ class BoardTrainer:
         self.entries = [e for e in ENTRIES if e.key in keys]
         self.configs = [entry_config(e, dataset, steps, seed, device) for e in self.entries]
         self.dataset, self.steps, self.seed = dataset, steps, seed
-        self.total_steps = steps * len(self.entries)
-        self.step_count = 0
-        self.rows: list[dict[str, Any]] = []
+        super().__init__(len(self.entries), steps)
         box = get_dataset(dataset).box
         self.surface_grid = Grid(box, SURFACE_GRID)
         self.surfaces: dict[str, np.ndarray] = {
@@ -97,20 +117,10 @@ class BoardTrainer:
         self._train_s = 0.0
         self._t0 = 0.0
         self._failed: str | None = None
-        self._last_loss = 0.0
-
-    # ---- progress -----------------------------------------------------------------------------
-    @property
-    def done(self) -> bool:
-        return len(self.rows) == len(self.entries)
 
     @property
     def current(self) -> str | None:
         return None if self.done or self._index < 0 else self.entries[self._index].key
-
-    @property
-    def progress(self) -> float:
-        return self.step_count / self.total_steps
 
     # ---- Trainer protocol -------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
@@ -142,9 +152,6 @@ class BoardTrainer:
     def snapshot(self) -> dict[str, Any]:
         return {"rows": [dict(r) for r in self.rows], "surfaces": dict(self.surfaces),
                 "current": self.current, "progress": self.progress}
-
-    def evaluate(self) -> dict[str, float]:
-        return {"progress": self.progress, "entries_done": float(len(self.rows))}
 
     # ---- internals ---------------------------------------------------------------------------------
     def _next(self) -> None:

@@ -9,10 +9,10 @@ from tests.e2e.conftest import goto
 
 READ_FIELD = """() => {
   const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
-  const fig = plots.find(p => p.layout && p.layout.title &&
-                         String(p.layout.title.text || '').startsWith('Reconstruction field'));
+  const fig = plots.find(p => (p.data || []).some(t => t.name === 'field'));
   if (!fig) return null;
-  const heads = fig.data.find(t => t.name === 'field');
+  // _fullData holds the decoded arrays (numpy arrays travel base64-encoded in fig.data)
+  const heads = (fig._fullData || []).find(t => t.name === 'field');
   if (!heads) return null;
   const arr = a => Array.from(a || []).map(Number);
   return {x: arr(heads.x), y: arr(heads.y), angle: arr(heads.marker.angle),

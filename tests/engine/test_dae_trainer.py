@@ -27,6 +27,9 @@ def test_snapshot_carries_the_pictures_and_metrics():
     assert s["probe_in"].shape == s["probe_out"].shape == (6, 2)
     assert s["midpoint_probe_in"].shape == s["midpoint_probe_out"].shape == (12, 2)
     assert s["midpoint_split"].sum() == 12
+    path = s["midpoint_probe_path"]
+    assert path.shape == (21, 12, 2)
+    assert np.allclose(path[0], s["midpoint_probe_in"]) and np.allclose(path[1], s["midpoint_probe_out"], atol=1e-6)
     assert s["latent_curve"].shape[0] == 2 and s["latent_w"].shape == (2, 2)
     for key in ("dae_midpoint_ratio", "dae_false_low", "dae_growth_exponent", "latent_midpoint_ratio",
                 "latent_false_low", "latent_growth_exponent"):
@@ -80,8 +83,14 @@ def test_short_training_shows_the_flat_spot_and_the_split():
     assert abs(ev["latent_midpoint_ratio"] - 1) < 0.05
     assert ev["latent_false_low"] == 0.0
     assert abs(ev["latent_growth_exponent"] - 2) < 0.1
-    split = run.latest().data["midpoint_split"]
+    snap = run.latest().data
+    split = snap["midpoint_split"]
     assert split.min() > 0, f"points near the midline go to both lines, got {split}"
+    trainer = run.trainer
+    end = torch.as_tensor(snap["midpoint_probe_path"][-1])
+    start = torch.as_tensor(snap["midpoint_probe_in"])
+    assert set(trainer.manifold.branch_of(end).tolist()) == {0, 1}, "repeated denoising ends on both lines"
+    assert float(trainer.manifold.distance(end).mean()) < float(trainer.manifold.distance(start).mean())
 
 
 def test_sweep_trains_one_member_per_sigma_from_the_same_start():

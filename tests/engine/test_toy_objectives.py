@@ -17,14 +17,6 @@ from engine.toy.objectives.nce import NoiseDistribution
 from engine.toy.trainer import ToyTrainer, data_log_density_on_grid
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 class Quadratic(nn.Module):
     """E(y) = a ‖y − b‖² / 2 with a learnable a (a tiny model whose gradients we know)."""
 

@@ -13,14 +13,6 @@ from engine.run import Run, RunOptions
 from engine.toy.scoreboard import COLUMNS, ENTRY_KEYS, BoardTrainer, run_board
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_board_rows_have_every_column():
     rows = run_board("eight_gaussians", steps=4, entries=["ml", "cd-1", "dsm"], device="cpu")
     assert [r["method"] for r in rows] == ["ml", "cd-1", "dsm"]

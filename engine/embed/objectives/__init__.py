@@ -25,6 +25,11 @@ class StepOut:
     scalars: dict[str, float] = field(default_factory=dict)
 
 
+def full_precision(t: Tensor) -> Tensor:
+    """Losses are computed in float32 at least, whatever precision the forward pass ran in."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def top1_positive(logits: Tensor, positive: Tensor) -> float:
     """Fraction of rows whose largest logit is the positive's: the "contrastive accuracy"."""
     return (logits.argmax(dim=1) == positive).float().mean().item()

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import ProjectionHead
-from engine.embed.objectives import StepOut, top1_positive
+from engine.embed.objectives import StepOut, full_precision, top1_positive
 from engine.embed.objectives.simclr import nt_xent_lower_bound, pair_logits
 
 Tensor = torch.Tensor
@@ -48,7 +48,7 @@ class SimCLRL2(nn.Module):
 
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
         n = len(x1)
-        z = self.head(encoder(torch.cat([x1, x2]))).float()
+        z = full_precision(self.head(encoder(torch.cat([x1, x2]))))
         loss, logits, positive = nt_xent_l2(z[:n], z[n:], self.temperature)
         zd = z.detach()
         return StepOut(loss, zd[:n], zd[n:], {

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import ProjectionHead
-from engine.embed.objectives import StepOut, top1_positive
+from engine.embed.objectives import StepOut, full_precision, top1_positive
 
 Tensor = torch.Tensor
 
@@ -118,7 +118,7 @@ class MoCo(nn.Module):
         n = len(x1)
         x = torch.cat([x1, x2])
         query = lambda t: self.head(encoder(t))
-        zq = _grouped(query, x, self.bn_groups).float()
+        zq = full_precision(_grouped(query, x, self.bn_groups))
         q = F.normalize(zq, dim=1)
         with torch.no_grad():
             self.momentum_update(encoder)
@@ -126,7 +126,7 @@ class MoCo(nn.Module):
             if self.bn_groups > 1:
                 order = torch.randperm(len(x), generator=self.gen).to(x.device)
             key = lambda t: self.key_head(self.key_encoder(t))
-            k = F.normalize(_grouped(key, x, self.bn_groups, order).float(), dim=1)
+            k = F.normalize(full_precision(_grouped(key, x, self.bn_groups, order)), dim=1)
         queue = self.queue.clone()
         k_for_q = torch.cat([k[n:], k[:n]])  # view 1's key is view 2's encoding and vice versa
         loss, logits = moco_loss(q, k_for_q, queue, self.temperature)

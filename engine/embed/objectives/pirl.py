@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import PIRLHeads
-from engine.embed.objectives import StepOut, top1_positive
+from engine.embed.objectives import StepOut, full_precision, top1_positive
 
 Tensor = torch.Tensor
 
@@ -89,8 +89,8 @@ class PIRL(nn.Module):
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
         n = len(x1)
         v = encoder(torch.cat([x1, x2]))  # v_I (first views) and v_{I^t} (second views)
-        f_v = F.normalize(self.heads.f(v[:n]).float(), dim=1)
-        g_vt = F.normalize(self.heads.g(v[n:]).float(), dim=1)
+        f_v = F.normalize(full_precision(self.heads.f(v[:n])), dim=1)
+        g_vt = F.normalize(full_precision(self.heads.g(v[n:])), dim=1)
         neg_idx = sample_negatives(len(self.bank), idx, self.n_negatives, self.gen).to(self.bank.device)
         negatives = self.bank[neg_idx]
         m = self.bank[idx]

@@ -1,0 +1,168 @@
+"""The page's three questions as sweeps, each a `Trainer` so a `Run` can drive it in the background
+(pause, resume, stop, progress) exactly like a single training run.
+
+- `why_cosine`: SimCLR (cosine) and its L2 variant trained side by side, step for step: the loss of
+  each, the cosine loss's analytic floor, and the mean norm ‖z‖ of the embeddings over time.
+- `negatives_and_dimension`: a grid of embedding dimension d × number of negatives K (MoCo's queue
+  length by default, so the cost per step does not change with K) at a fixed number of steps per
+  cell: probe accuracy, effective rank and uniformity of the embeddings.
+- `temperature`: SimCLR at several τ for a fixed number of steps: held-out contrastive accuracy
+  against probe accuracy (SimCLR's Table 5: they need not move together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.embed.config import EmbedConfig, make_config
+from engine.embed.trainer import EmbedTrainer, dataset_for
+
+SWEEPS = ("why_cosine", "negatives_and_dimension", "temperature")
+
+
+@dataclass
+class Cell:
+    label: str
+    config: EmbedConfig
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Sweep:
+    """Trains each cell for `steps_per_cell` steps — in turn ("sequential") or one step each in
+    rotation ("round_robin") — evaluates it when done and keeps a row of results per cell."""
+
+    def __init__(self, name: str, cells: list[Cell], steps_per_cell: int, schedule: str = "sequential",
+                 curve_every: int = 1):
+        if not cells:
+            raise ValueError("a sweep needs at least one cell")
+        if steps_per_cell < 1:
+            raise ValueError("steps_per_cell must be >= 1")
+        if schedule not in ("sequential", "round_robin"):
+            raise ValueError("schedule must be sequential or round_robin")
+        self.name = name
+        self.cells = cells
+        self.steps_per_cell = steps_per_cell
+        self.schedule = schedule
+        self.curve_every = curve_every
+        self.step_count = 0
+        self.rows: list[dict[str, Any]] = []
+        self.curves: dict[str, dict[str, list[float]]] = {c.label: {} for c in cells}
+        self._trainers: dict[int, EmbedTrainer] = {}
+        self._done_cells: set[int] = set()
+        dataset_for(cells[0].config)  # load (or generate) the data once, up front
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_cell * len(self.cells)
+
+    def _current(self) -> int:
+        if self.schedule == "sequential":
+            return self.step_count // self.steps_per_cell
+        return self.step_count % len(self.cells)
+
+    def _trainer(self, i: int) -> EmbedTrainer:
+        if i not in self._trainers:
+            self._trainers[i] = EmbedTrainer(self.cells[i].config, dataset_for(self.cells[i].config))
+        return self._trainers[i]
+
+    def step(self) -> dict[str, float]:
+        if self.step_count >= self.total_steps:
+            raise RuntimeError("the sweep is complete")
+        i = self._current()
+        tr = self._trainer(i)
+        row = tr.step()
+        self.step_count += 1
+        curve = self.curves[self.cells[i].label]
+        if tr.step_count % self.curve_every == 0 or tr.step_count == 1:
+            for key in ("loss", "contrastive_acc", "embedding_norm", "loss_floor"):
+                if key in row:
+                    curve.setdefault(key, []).append(float(row[key]))
+            curve.setdefault("step", []).append(float(tr.step_count))
+        if tr.step_count >= self.steps_per_cell and i not in self._done_cells:
+            self._finish(i)
+        return {"loss": row["loss"], "cell": float(i), "progress": self.step_count / self.total_steps}
+
+    def _finish(self, i: int) -> None:
+        tr = self._trainers[i]
+        ev = tr.evaluate()
+        cell = self.cells[i]
+        self.rows.append({"label": cell.label, **cell.params, "steps": tr.step_count,
+                          "seconds": round(tr.train_seconds, 2),
+                          **{k: float(v) for k, v in ev.items()}})
+        self._done_cells.add(i)
+        if self.schedule == "sequential":
+            del self._trainers[i]  # free the model; its row holds what the page needs
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"sweep": self.name, "rows": [dict(r) for r in self.rows],
+                "curves": {k: {n: np.asarray(v, dtype=np.float32) for n, v in c.items()}
+                           for k, c in self.curves.items()},
+                "done": len(self._done_cells), "cells": len(self.cells)}
+
+    def evaluate(self) -> dict[str, float]:
+        return {"cells_done": float(len(self._done_cells))}
+
+    def result(self) -> dict[str, Any]:
+        return {"sweep": self.name, "steps_per_cell": self.steps_per_cell, "rows": self.rows}
+
+
+def why_cosine(dataset: str = "digits", steps: int = 300, seed: int = 0, temperature: float = 0.5,
+               **overrides: Any) -> Sweep:
+    """Both variants at the same τ, so the cosine loss's floor applies to both as a reference line."""
+    cells = [Cell(m, make_config(dataset, m, seed=seed, temperature=temperature, **overrides), {"method": m})
+             for m in ("simclr", "simclr_l2")]
+    return Sweep("why_cosine", cells, steps, schedule="round_robin")
+
+
+def negatives_and_dimension(dataset: str = "digits", dims: tuple[int, ...] = (4, 16, 64),
+                            negatives: tuple[int, ...] = (16, 128, 1024), steps: int = 100, method: str = "moco",
+                            seed: int = 0, **overrides: Any) -> Sweep:
+    """K is MoCo's queue length (or SimCLR's batch size, 2N − 2 negatives, when method='simclr')."""
+    if method not in ("moco", "simclr"):
+        raise ValueError("the negatives sweep varies MoCo's queue or SimCLR's batch: method must be moco or simclr")
+    cells = []
+    for d in dims:
+        for k in negatives:
+            knob = {"queue_size": k} if method == "moco" else {"batch_size": k}
+            cfg = make_config(dataset, method, seed=seed, proj_dim=d, **{**overrides, **knob})
+            cells.append(Cell(f"d={d}, K={k}", cfg, {"d": d, "K": k if method == "moco" else 2 * k - 2}))
+    return Sweep("negatives_and_dimension", cells, steps)
+
+
+def temperature(dataset: str = "digits", temperatures: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0),
+                steps: int = 150, seed: int = 0, **overrides: Any) -> Sweep:
+    cells = [Cell(f"τ={t}", make_config(dataset, "simclr", seed=seed, temperature=t, **overrides),
+                  {"temperature": t}) for t in temperatures]
+    return Sweep("temperature", cells, steps)
+
+
+def build_sweep(name: str, dataset: str, steps: int, seed: int = 0, **overrides: Any) -> Sweep:
+    if name == "why_cosine":
+        return why_cosine(dataset, steps, seed, **overrides)
+    if name == "negatives_and_dimension":
+        return negatives_and_dimension(dataset, steps=steps, seed=seed, **overrides)
+    if name == "temperature":
+        return temperature(dataset, steps=steps, seed=seed, **overrides)
+    raise ValueError(f"unknown sweep {name!r}; choose one of {', '.join(SWEEPS)}")
+
+
+def summarise_why_cosine(sweep: Sweep) -> dict[str, Any]:
+    """The numbers the question needs: norm drift of each variant and the cosine loss vs its floor."""
+    out: dict[str, Any] = {}
+    for label, curve in sweep.curves.items():
+        norm = curve.get("embedding_norm", [])
+        loss = curve.get("loss", [])
+        if not norm:
+            continue
+        idx = np.linspace(0, len(norm) - 1, num=min(11, len(norm))).round().astype(int)
+        out[label] = {
+            "norm_first": round(norm[0], 4), "norm_min": round(min(norm), 4), "norm_last": round(norm[-1], 4),
+            "norm_curve": [(int(curve["step"][i]), round(norm[i], 3)) for i in idx],
+            "loss_first": round(loss[0], 4), "loss_min": round(min(loss), 4), "loss_last": round(loss[-1], 4),
+            "loss_floor": round(curve["loss_floor"][0], 4) if curve.get("loss_floor") else None,
+            "steps_below_floor": int(sum(v < curve["loss_floor"][0] for v in loss)) if curve.get("loss_floor") else None,
+        }
+    return out

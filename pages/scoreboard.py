@@ -1,0 +1,140 @@
+"""Page: every 2-D method on the same data set, seed and step budget, scored exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from app.session import run_slots
+from engine.run import FAILED, RUNNING, Run, RunOptions
+from engine.toy.data import DATASETS
+from engine.toy.scoreboard import DEFAULT_STEPS, ENTRY_KEYS, BoardTrainer, rounded
+
+TEXT = {
+    "title": "Scoreboard",
+    "intro": (
+        "Every method trains on the same data set, with the same seed, model and step budget, one after "
+        "the other in the background. Each is then scored **exactly** on a grid: test NLL, "
+        "KL(p_data ‖ p_θ), and the probability mass the model puts where the data density is below "
+        "1/1000 of its maximum (mass it should not have). Denoising score matching learns the *smoothed* "
+        "density p_data ∗ N(0, σ²), so it is shown next to its floor KL(p_data ‖ p_data ∗ N(0, σ²))."
+    ),
+    "dataset": "Data set",
+    "steps": "Steps per method",
+    "seed": "Seed",
+    "methods": "Methods",
+    "run": "Run the board",
+    "stop": "Stop",
+    "estimate": "The default budget ({steps} steps) takes about two minutes on a 2-core CPU.",
+    "progress": "Training {current}: {done}/{total} methods done",
+    "done": "Done: {n} methods in {s:.0f} s.",
+    "stopped": "Stopped after {n} of {total} methods.",
+    "empty": "Press “Run the board” to train every method.",
+    "no_methods": "Choose at least one method.",
+    "table": "Results (nats; lower is better)",
+    "surfaces": "Learned densities log p_θ, same colour scale (data first)",
+    "csv": "Download CSV",
+    "col_method": "method",
+    "col_label": "details",
+    "col_nll": "test NLL",
+    "col_kl": "KL(p_data‖p_θ)",
+    "col_floor": "DSM floor KL",
+    "col_mass": "mass off data",
+    "col_sps": "steps/s",
+    "col_seconds": "wall time (s)",
+    "col_status": "status",
+    "data": "data",
+}
+COLUMNS = {"method": "col_method", "label": "col_label", "nll": "col_nll", "kl": "col_kl",
+           "kl_floor": "col_floor", "mass_off_data": "col_mass", "steps_per_s": "col_sps",
+           "seconds": "col_seconds", "status": "col_status"}
+LOGP_RANGE = 12.0  # nats shown below the highest log-density
+
+st.title(TEXT["title"])
+st.markdown(TEXT["intro"])
+slots = run_slots()
+
+c1, c2, c3 = st.columns([2, 1, 1])
+dataset = c1.selectbox(TEXT["dataset"], sorted(DATASETS), index=sorted(DATASETS).index("eight_gaussians"),
+                       key="sb_dataset")
+steps = c2.number_input(TEXT["steps"], 1, 20_000, DEFAULT_STEPS, step=100, key="sb_steps")
+seed = c3.number_input(TEXT["seed"], 0, 2**31 - 1, 0, key="sb_seed")
+methods = st.multiselect(TEXT["methods"], ENTRY_KEYS, default=ENTRY_KEYS, key="sb_methods")
+st.caption(TEXT["estimate"].format(steps=DEFAULT_STEPS))
+
+b1, b2, _ = st.columns([1, 1, 4])
+if b1.button(TEXT["run"], key="sb_run", type="primary", icon=":material/play_arrow:"):
+    if not methods:
+        st.error(TEXT["no_methods"])
+    else:
+        try:
+            board = BoardTrainer(dataset, int(steps), int(seed), "auto", list(methods))
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            slots.replace("scoreboard", Run(board, RunOptions(max_steps=board.total_steps, snapshot_hz=4,
+                                                              evaluate_every_s=1.0), name="scoreboard").start())
+run = slots.get("scoreboard")
+if b2.button(TEXT["stop"], key="sb_stop", icon=":material/stop:", disabled=run is None or run.state != RUNNING):
+    run.stop()
+live = run is not None and run.state == RUNNING
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame([rounded(r) for r in rows])
+    df = df[[c for c in COLUMNS if c in df.columns]]
+    return df.rename(columns={c: TEXT[k] for c, k in COLUMNS.items()})
+
+
+def surfaces_figure(surfaces: dict[str, np.ndarray], box: float) -> go.Figure:
+    keys = ["data"] + [k for k in ENTRY_KEYS if k in surfaces]
+    top = max(float(np.max(surfaces[k])) for k in keys)
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[TEXT["data"] if k == "data" else k for k in keys],
+                        horizontal_spacing=0.01)
+    for i, k in enumerate(keys, start=1):
+        z = np.maximum(surfaces[k], top - LOGP_RANGE)
+        n = z.shape[0]
+        axis = np.linspace(-box + box / n, box - box / n, n)
+        fig.add_trace(go.Heatmap(z=z, x=axis, y=axis, zmin=top - LOGP_RANGE, zmax=top, colorscale="Viridis",
+                                 showscale=i == len(keys), colorbar=dict(title="log p")), row=1, col=i)
+        fig.update_xaxes(showticklabels=False, row=1, col=i)
+        fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
+    fig.update_layout(height=260, margin=dict(l=5, r=5, t=30, b=5), uirevision="sb_surfaces")
+    return fig
+
+
+@st.fragment(run_every=0.5 if live else None)
+def board_view() -> None:
+    r = slots.get("scoreboard")
+    if r is None:
+        st.info(TEXT["empty"])
+        return
+    snap = r.latest()
+    board: BoardTrainer = r.trainer
+    data = snap.data if snap is not None else {"rows": [], "surfaces": {}, "progress": 0.0, "current": None}
+    rows, total = data["rows"], len(board.entries)
+    if r.state == RUNNING:
+        st.progress(data["progress"], text=TEXT["progress"].format(current=data["current"] or "…",
+                                                                   done=len(rows), total=total))
+    elif r.state == FAILED:
+        st.error(r.message)
+    elif board.done:
+        st.success(TEXT["done"].format(n=len(rows), s=r.elapsed))
+    else:
+        st.info(TEXT["stopped"].format(n=len(rows), total=total))
+    if rows:
+        st.caption(TEXT["table"])
+        df = table(rows)
+        st.dataframe(df, hide_index=True, key="sb_table")
+        st.download_button(TEXT["csv"], df.to_csv(index=False).encode(), file_name=f"scoreboard_{board.dataset}.csv",
+                           mime="text/csv", key="sb_csv", icon=":material/download:")
+        st.caption(TEXT["surfaces"])
+        st.plotly_chart(surfaces_figure(data["surfaces"], DATASETS[board.dataset].box), key="sb_surfaces")
+    if live and r.state != RUNNING:
+        st.rerun()  # the board ended: redraw the buttons once and stop polling
+
+
+board_view()
