@@ -185,6 +185,13 @@ function tick(s) {
   if (next) {
     s.current = next;
     if (next.pts.particles && s.config.trail > 0) {
+      // a re-initialised particle jumps: cut its tail instead of drawing a line across the box
+      if (next.reinit) {
+        const p = next.pts.particles;
+        for (const i of next.reinit) {
+          for (const tr of s.trails) { tr[2 * i] = p[2 * i]; tr[2 * i + 1] = p[2 * i + 1]; }
+        }
+      }
       s.trails.push(next.pts.particles);
       while (s.trails.length > s.config.trail) s.trails.shift();
     }

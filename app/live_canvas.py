@@ -38,7 +38,7 @@ _component = st.components.v2.component("energy_lab_live_canvas", js=_JS, css=_C
 LEGEND = {
     "positives": ("data batch (energy pushed down)", "#4fc3f7"),
     "negatives": ("contrasted samples (pushed up)", "#ff5252"),
-    "particles": ("persistent particles", "#ffb74d"),
+    "particles": ("particles (with their tails)", "#ffb74d"),
 }
 FIRST_BATCH_S = 1.0  # on (re)mount, send only the last second of frames
 
@@ -85,7 +85,8 @@ def live_canvas(run: Run | None, *, key: str, extent: tuple[float, float, float,
     frames = frames_to_send(run, st.session_state[sent_key]) if run is not None else []
     if frames:
         st.session_state[sent_key] = frames[-1].frame
-    layers = [LEGEND[n] for n in LEGEND if frames and frames[-1].data.get(n) is not None]
+    latest = frames[-1] if frames else (run.latest() if run is not None else None)
+    layers = [LEGEND[n] for n in LEGEND if latest is not None and latest.data.get(n) is not None]
     data = {
         "run_id": run_id,
         "server_time": time.time(),

@@ -88,7 +88,7 @@ TEXT = {
     "sweep_none": "Press “Run σ sweep” to train one DAE per σ.",
     "sweep_progress": "σ sweep: step {step:,} of {total:,}",
     "sweep_pick": "Show σ",
-    "sweep_metrics": "Measurements against σ (the latent model scores 1 and 0)",
+    "sweep_metrics": "Measurements against σ",
     "sweep_energy": "DAE energy at σ = {sigma:g}",
     "sweep_profiles": "Energy profiles for every σ",
     "invalid": "Invalid settings: {err}",

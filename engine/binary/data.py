@@ -33,7 +33,7 @@ class Encoding:
     hi: float
 
     def encode(self, bits: Tensor) -> Tensor:
-        return self.lo + (self.hi - self.lo) * bits.float()
+        return self.lo + (self.hi - self.lo) * bits.to(torch.get_default_dtype())
 
     def decode(self, x: Tensor) -> Tensor:
         return (x > (self.lo + self.hi) / 2).to(torch.uint8)
@@ -113,10 +113,22 @@ DIGITS_THRESHOLD = 6.0  # of 16 grey levels, after area resampling
 DIGITS_TEST_FRACTION = 0.2
 
 
-def _digits(shape: tuple[int, int], data_seed: int) -> BinaryData:
-    from sklearn.datasets import load_digits
+def _digit_images() -> np.ndarray:
+    """scikit-learn's 1797 8×8 digits (0..16), read from the file it ships (importing sklearn is slow)."""
+    import importlib.util
+    from pathlib import Path
 
-    images = torch.tensor(load_digits().images, dtype=torch.float32)[:, None, :, 1:7]  # inked columns
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    if path is not None and path.exists():
+        return np.loadtxt(path, delimiter=",")[:, :64].reshape(-1, 8, 8)
+    from sklearn.datasets import load_digits  # pragma: no cover (a layout we do not know)
+
+    return load_digits().images
+
+
+def _digits(shape: tuple[int, int], data_seed: int) -> BinaryData:
+    images = torch.tensor(_digit_images(), dtype=torch.float32)[:, None, :, 1:7]  # the inked columns
     small = torch.nn.functional.interpolate(images, size=shape, mode="area")[:, 0]
     bits = (small > DIGITS_THRESHOLD).reshape(len(small), -1).to(torch.uint8)
     perm = torch.randperm(len(bits), generator=torch.Generator().manual_seed(data_seed))

@@ -223,3 +223,17 @@ def hue_rotate(x: Tensor, angle: Tensor) -> Tensor:
                        torch.stack([zero, sin, cos], 1)], 1)  # B×3×3
     m = _YIQ2RGB.to(x) @ rot @ _RGB2YIQ.to(x)
     return torch.einsum("bij,bjhw->bihw", m, x)
+
+
+def positive_pair_gallery(images: Tensor, augmenter: Augmenter, views: int, gen: torch.Generator,
+                          scale: int = 1) -> Tensor:
+    """A grid, one row per image: the image x, then `views` random views of it (the transformations
+    that make positive pairs). images: uint8 N×C×H×W → uint8 (N·H·s)×((1+views)·W·s)×C."""
+    x = images.float() / 255.0
+    tiles = [x] + [augmenter(x, gen) for _ in range(views)]
+    grid = torch.stack(tiles, 1)  # N×(1+v)×C×H×W
+    n, v, c, h, w = grid.shape
+    grid = grid.permute(0, 3, 1, 4, 2).reshape(n * h, v * w, c)
+    if scale > 1:
+        grid = grid.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+    return (grid.clamp(0, 1) * 255).round().to(torch.uint8)

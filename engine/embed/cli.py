@@ -59,7 +59,8 @@ def config_from_args(args: argparse.Namespace) -> EmbedConfig:
 def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_seconds: float | None = None
                    ) -> dict[str, Any]:
     from engine.embed.trainer import (
-        EmbedTrainer, SupervisedTrainer, budget_run, dataset_for, random_encoder_probe, raw_pixel_probe)
+        EmbedTrainer, SupervisedTrainer, budget_run, dataset_for)
+    from engine.embed.baselines import random_encoder_probe, raw_pixel_probe
 
     t0 = time.perf_counter()
     data = dataset_for(config)

@@ -56,6 +56,8 @@ class EmbedConfig:
     test_size: int | None = None
     data_dir: str | None = None
     download: bool = False
+    # the embedding map: how many images (test split first, then training images)
+    map_size: int = 2000
     # budget: seconds of training (evaluations excluded) and/or steps
     budget_seconds: float | None = 60.0
     max_steps: int | None = None
@@ -87,6 +89,7 @@ class EmbedConfig:
             (0 <= self.augment_strength <= 2, "augment_strength must be within [0, 2]"),
             (self.train_size is None or self.train_size >= 20, "train_size must be >= 20"),
             (self.test_size is None or self.test_size >= 20, "test_size must be >= 20"),
+            (10 <= self.map_size <= 20000, "map_size must be within [10, 20000]"),
             (self.budget_seconds is None or self.budget_seconds > 0, "budget_seconds must be > 0"),
             (self.max_steps is None or self.max_steps >= 0, "max_steps must be >= 0"),
         ]

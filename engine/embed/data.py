@@ -225,6 +225,17 @@ def _download(url: str, dest: Path, timeout: float = 30) -> None:
     tmp.replace(dest)
 
 
+def missing_files(name: str, data_dir: str | Path | None = None) -> str | None:
+    """None when `name` can be loaded without a download, else what is missing (cheap: no reading)."""
+    root = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
+    if name in ("mnist", "fashion_mnist") and _idx_folder(root, name) is None:
+        return f"{name}: the IDX files are not in {root / name} (gzip or not)"
+    if name == "cifar10" and not any((f / "test_batch").exists() for f in
+                                     (root / "cifar-10-batches-py", root / "cifar10" / "cifar-10-batches-py")):
+        return f"cifar10: the python batches are not in {root / 'cifar-10-batches-py'}"
+    return None
+
+
 # ---- one entry point ------------------------------------------------------------------------------
 DATASETS = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10")
 
@@ -246,3 +257,11 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     else:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     return data.subset(train_size, test_size)
+
+
+def thumbnail(image_hwc: np.ndarray, size: int = 64) -> np.ndarray:
+    """Nearest-neighbour upscaling of a small H×W×C uint8 image to about `size` pixels (RGB out)."""
+    h = image_hwc.shape[0]
+    k = max(1, size // h)
+    out = image_hwc.repeat(k, 0).repeat(k, 1)
+    return np.repeat(out, 3, axis=2) if out.shape[2] == 1 else out

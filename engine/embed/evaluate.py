@@ -9,12 +9,14 @@ probe is refitted on the whole training split and scored once on the held-out te
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.embed.background import Cancelled
 from engine.embed.data import to_float
 
 Tensor = torch.Tensor
@@ -55,7 +57,8 @@ def _standardise(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor]:
     return (train - mean) / std, (test - mean) / std
 
 
-def _fit_logistic(x: Tensor, y: Tensor, n_classes: int, penalty: float, max_iter: int) -> nn.Linear:
+def _fit_logistic(x: Tensor, y: Tensor, n_classes: int, penalty: float, max_iter: int,
+                  cancel: threading.Event | None = None) -> nn.Linear:
     torch.manual_seed(0)  # the probe's own initialisation: deterministic and independent of the run
     lin = nn.Linear(x.shape[1], n_classes)
     nn.init.zeros_(lin.weight)
@@ -65,6 +68,8 @@ def _fit_logistic(x: Tensor, y: Tensor, n_classes: int, penalty: float, max_iter
                             line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
 
     def closure():
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the probe was cancelled")
         opt.zero_grad()
         loss = F.cross_entropy(lin(xd), y) + 0.5 * penalty * lin.weight.pow(2).sum()
         loss.backward()
@@ -81,7 +86,8 @@ def _accuracy(lin: nn.Linear, x: Tensor, y: Tensor) -> float:
 
 
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor,
-                 penalties: tuple[float, ...] = PROBE_PENALTIES, max_iter: int = 150) -> float:
+                 penalties: tuple[float, ...] = PROBE_PENALTIES, max_iter: int = 150,
+                 cancel: threading.Event | None = None) -> float:
     """Held-out accuracy of a linear classifier on frozen features (penalty chosen on validation)."""
     train_x, test_x = _standardise(train_x.float().flatten(1), test_x.float().flatten(1))
     n_classes = int(max(train_y.max(), test_y.max())) + 1
@@ -91,10 +97,10 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
         perm = torch.randperm(len(train_y), generator=gen)
         n_val = max(len(perm) // 5, 1)
         val, fit = perm[:n_val], perm[n_val:]
-        scores = [_accuracy(_fit_logistic(train_x[fit], train_y[fit], n_classes, p, max_iter // 2),
+        scores = [_accuracy(_fit_logistic(train_x[fit], train_y[fit], n_classes, p, max_iter // 2, cancel),
                             train_x[val], train_y[val]) for p in penalties]
         best = penalties[max(range(len(penalties)), key=lambda i: (scores[i], -i))]
-    lin = _fit_logistic(train_x, train_y, n_classes, best, max_iter)
+    lin = _fit_logistic(train_x, train_y, n_classes, best, max_iter, cancel)
     return _accuracy(lin, test_x, test_y)
 
 

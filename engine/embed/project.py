@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from engine.embed import background
+
 UMAP_NEIGHBOURS = 15
 BOX = 10.0  # UMAP's initial coordinates span about [0, 10]
 
@@ -127,7 +129,7 @@ def start_warm_up() -> WarmUp:
     with _WARM_LOCK:
         if not _WARM.started:
             _WARM.started = time.time()
-            threading.Thread(target=warm_up_umap, name="energy-lab-umap-warm-up", daemon=True).start()
+            background.start(warm_up_umap, "energy-lab-umap-warm-up")
     return _WARM
 
 
@@ -164,8 +166,7 @@ class MapProjector:
             self._version += 1
             self._pending = (self._version, np.asarray(z, dtype=np.float32))
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, name="energy-lab-umap", daemon=True)
-                self._thread.start()
+                self._thread = background.start(self._work, "energy-lab-umap")
             return self._version
 
     def latest(self) -> Layout | None:
@@ -200,3 +201,20 @@ class MapProjector:
                 continue
             with self._lock:
                 self._latest = Layout(xy, version, time.perf_counter() - t0)
+
+
+def hardest_negatives(z: np.ndarray, anchor: int, k: int = 8, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+    """The k images (other than the anchor) the embedding puts closest to it: for a contrastive loss
+    every other image is a negative, and these are the ones it pushes hardest. Returns (indices,
+    similarities: cosine, or −squared distance for the L2 variant), most similar first."""
+    x = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    if not 0 <= anchor < len(x):
+        raise ValueError(f"anchor must be within [0, {len(x) - 1}]")
+    if metric == "cosine":
+        x = torch.nn.functional.normalize(x, dim=1)
+        sim = x @ x[anchor]
+    else:
+        sim = -(x - x[anchor]).pow(2).sum(1)
+    sim[anchor] = -float("inf")
+    top = sim.topk(min(k, len(x) - 1))
+    return top.indices.numpy(), top.values.numpy()

@@ -52,7 +52,6 @@ class Sweep:
         self.curves: dict[str, dict[str, list[float]]] = {c.label: {} for c in cells}
         self._trainers: dict[int, EmbedTrainer] = {}
         self._done_cells: set[int] = set()
-        dataset_for(cells[0].config)  # load (or generate) the data once, up front
 
     @property
     def total_steps(self) -> int:
@@ -166,3 +165,65 @@ def summarise_why_cosine(sweep: Sweep) -> dict[str, Any]:
             "steps_below_floor": int(sum(v < curve["loss_floor"][0] for v in loss)) if curve.get("loss_floor") else None,
         }
     return out
+
+
+def describe_why_cosine(sweep: Sweep) -> str:
+    """One paragraph of what the curves measured (the page shows it under the plots)."""
+    s = summarise_why_cosine(sweep)
+    if "simclr" not in s or "simclr_l2" not in s:
+        return ""
+    c, l2 = s["simclr"], s["simclr_l2"]
+    floor = c["loss_floor"]
+    lines = [
+        f"L2 variant: mean ‖z‖ went {l2['norm_first']:.2f} → {l2['norm_min']:.2f} (lowest) → {l2['norm_last']:.2f} "
+        f"(last); its loss reached {l2['loss_min']:.3f}"
+        + (f", below the cosine floor {floor:.3f} on {l2['steps_below_floor']} steps." if l2["steps_below_floor"]
+           else f" (cosine floor {floor:.3f})."),
+        f"Cosine: lowest loss {c['loss_min']:.3f} ≥ floor {floor:.3f}; its normalised z has norm 1 by construction "
+        f"(the raw head output went {c['norm_first']:.2f} → {c['norm_last']:.2f}, which the loss cannot see).",
+    ]
+    return " ".join(lines)
+
+
+def describe_negatives(rows: list[dict[str, Any]]) -> str:
+    """Does the probe gain more from negatives at large d than at small d? Say what was measured."""
+    if not rows:
+        return ""
+    dims = sorted({r["d"] for r in rows})
+    ks = sorted({r["K"] for r in rows})
+    if len(ks) < 2 or len(dims) < 2:
+        return "Sweep at least two values of d and of K to compare."
+    acc = {(r["d"], r["K"]): r["linear_probe_acc"] for r in rows}
+    gains = {}
+    for d in dims:
+        if (d, ks[0]) in acc and (d, ks[-1]) in acc:
+            gains[d] = acc[(d, ks[-1])] - acc[(d, ks[0])]
+    if len(gains) < 2:
+        return "Waiting for complete rows of the grid."
+    parts = [f"d={d}: {100 * g:+.1f} points from K={ks[0]} to K={ks[-1]}" for d, g in gains.items()]
+    low, high = gains[min(gains)], gains[max(gains)]
+    spread = max(acc.values()) - min(acc.values())
+    if high > low + 0.01 and high > 0.005:
+        verdict = ("More negatives helped more at the larger dimension, as the lecture argues.")
+    else:
+        verdict = ("The lecture's claim (higher d needs more negatives) does not show at this budget: "
+                   f"probe accuracy varies by only {100 * spread:.1f} points over the whole grid. "
+                   "Look at effective rank and uniformity instead, which do move.")
+    return "Probe accuracy change with K — " + "; ".join(parts) + ". " + verdict
+
+
+def describe_temperature(rows: list[dict[str, Any]]) -> str:
+    if len(rows) < 2:
+        return ""
+    by_contrastive = max(rows, key=lambda r: r["contrastive_acc_test"])
+    by_probe = max(rows, key=lambda r: r["linear_probe_acc"])
+    order_c = [r["temperature"] for r in sorted(rows, key=lambda r: r["contrastive_acc_test"])]
+    order_p = [r["temperature"] for r in sorted(rows, key=lambda r: r["linear_probe_acc"])]
+    text = (f"Best contrastive accuracy at τ={by_contrastive['temperature']} "
+            f"({100 * by_contrastive['contrastive_acc_test']:.1f} %), best probe accuracy at "
+            f"τ={by_probe['temperature']} ({100 * by_probe['linear_probe_acc']:.1f} %). ")
+    if by_contrastive is not by_probe or order_c != order_p:
+        text += "The two do not move together: solving the pretext task better is not the same as better features."
+    else:
+        text += "Here they happened to rank the temperatures alike."
+    return text

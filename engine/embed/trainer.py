@@ -34,6 +34,7 @@ from engine.seeding import seed_everything
 Tensor = torch.Tensor
 PAIRS_SHOWN = 64  # positive pairs of the last batch in each snapshot
 EVAL_PAIRS = 512  # test images whose two fixed views give the held-out contrastive accuracy
+MAP_PAIRS = 64  # of those, how many positive pairs the map draws as segments
 
 
 @dataclass(frozen=True)
@@ -156,27 +157,42 @@ class EmbedTrainer:
 
     def evaluate(self) -> dict[str, float]:
         """Probe and kNN accuracy on frozen features, held-out contrastive accuracy, embedding geometry.
-        Also keeps the test set's embeddings for the map (`snapshot()['map_z']`)."""
+        Also keeps the map's embeddings for `snapshot()`: z of `map_size` images (test split first,
+        then training images) and of the two fixed views of the first `MAP_PAIRS` test images."""
         metric = getattr(self.objective, "metric", "cosine")
         with frozen(self.encoder), frozen(self.objective), torch.no_grad():
             feats_train = self.features(self.data.x_train)
             feats_test = self.features(self.data.x_test)
-            z_test = extract(lambda x: self.objective.embed(self.encoder, self.precision.images(x)),
-                             self.data.x_test, self.device, autocast=self._autocast)
+            h_map = torch.cat([feats_test, feats_train])[: self.config.map_size]
+            z_map = self.objective.embed_features(h_map.to(self.device)).float().cpu()
             with self.precision.autocast(self.device):
-                va = self.objective.embed(self.encoder, self.precision.images(self._eval_views[0])).float()
-                vb = self.objective.embed(self.encoder, self.precision.images(self._eval_views[1])).float()
+                va = self.objective.embed(self.encoder, self.precision.images(self._eval_views[0])).float().cpu()
+                vb = self.objective.embed(self.encoder, self.precision.images(self._eval_views[1])).float().cpu()
         probe = linear_probe(feats_train, self.data.y_train, feats_test, self.data.y_test)
         knn = knn_accuracy(feats_train, self.data.y_train, feats_test, self.data.y_test)
-        self._eval = {"map_z": z_test.numpy().astype(np.float32), "map_labels": self.data.y_test.numpy()}
+        n_test = len(self.data.x_test)
+        self._eval = {
+            "map_step": self.step_count,
+            "map_z": z_map.numpy(),
+            "map_labels": torch.cat([self.data.y_test, self.data.y_train])[: len(z_map)].numpy(),
+            "map_pair_a": va[:MAP_PAIRS].numpy(),
+            "map_pair_b": vb[:MAP_PAIRS].numpy(),
+        }
+        z_test = z_map[:n_test]
         return {
             "linear_probe_acc": probe,
             "knn_acc": knn,
-            "contrastive_acc_test": contrastive_accuracy(va.cpu(), vb.cpu(), metric),
+            "contrastive_acc_test": contrastive_accuracy(va, vb, metric),
             "effective_rank": effective_rank(z_test),
             "uniformity": uniformity(z_test),
             "embedding_norm_test": z_test.norm(dim=1).mean().item(),
         }
+
+    def map_image(self, i: int) -> np.ndarray:
+        """Image i of the map set (test split first, then training images) as H×W×C uint8."""
+        n_test = len(self.data.x_test)
+        x = self.data.x_test[i] if i < n_test else self.data.x_train[i - n_test]
+        return x.permute(1, 2, 0).numpy()
 
     # ---- helpers --------------------------------------------------------------------------------
     def _autocast(self):
@@ -187,11 +203,6 @@ class EmbedTrainer:
         with frozen(self.encoder):
             return extract(lambda x: self.encoder(self.precision.images(x)), x_uint8, self.device,
                            autocast=self._autocast)
-
-    def embed_images(self, x_uint8: Tensor) -> Tensor:
-        with frozen(self.encoder), frozen(self.objective):
-            return extract(lambda x: self.objective.embed(self.encoder, self.precision.images(x)), x_uint8,
-                           self.device, autocast=self._autocast)
 
     def images_per_second(self) -> float:
         return self.images_seen / self.train_seconds if self.train_seconds > 0 else 0.0
@@ -253,20 +264,41 @@ class SupervisedTrainer:
         return {"linear_probe_acc": linear_probe(ftr, self.data.y_train, fte, self.data.y_test)}
 
 
-def raw_pixel_probe(data: ImageSet) -> float:
-    return linear_probe(to_float(data.x_train).flatten(1), data.y_train, to_float(data.x_test).flatten(1),
-                        data.y_test)
+class DeferredTrainer:
+    """An `EmbedTrainer` built on first use — inside the Run's thread, so loading or generating the
+    data (seconds for the shapes set) never blocks the page's script thread."""
 
+    def __init__(self, config: EmbedConfig):
+        self.config = config
+        self.inner: EmbedTrainer | None = None
 
-def random_encoder_probe(config: EmbedConfig, data: ImageSet) -> float:
-    """Linear probe on a randomly initialised encoder of the same architecture (eval mode)."""
-    torch.manual_seed(config.seed + 2)
-    enc = build_encoder(config.encoder, data.channels, data.size, config.width).eval()
-    device = pick_device(config.device)
-    enc.to(device)
-    ftr = extract(enc, data.x_train, device)
-    fte = extract(enc, data.x_test, device)
-    return linear_probe(ftr, data.y_train, fte, data.y_test)
+    @property
+    def step_count(self) -> int:
+        return self.inner.step_count if self.inner is not None else 0
+
+    @property
+    def ready(self) -> bool:
+        return self.inner is not None
+
+    def _get(self) -> EmbedTrainer:
+        if self.inner is None:
+            self.inner = EmbedTrainer(self.config)
+        return self.inner
+
+    def step(self) -> dict[str, float]:
+        return self._get().step()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._get().snapshot()
+
+    def evaluate(self) -> dict[str, float]:
+        return self._get().evaluate()
+
+    def checkpoint(self) -> dict[str, Any]:
+        return self._get().checkpoint()
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._get().restore(state)
 
 
 def budget_run(trainer: Any, budget_seconds: float | None, max_steps: int | None,

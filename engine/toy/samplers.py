@@ -188,6 +188,14 @@ ANALYTIC: dict[str, AnalyticEnergy] = {
 
 
 # ---- "freeze the energy and just sample" -----------------------------------------------------------
+def frozen_copy(model: nn.Module) -> nn.Module:
+    """A detached copy of a trained energy, so sampling from it never races its training run."""
+    frozen = copy.deepcopy(model).eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    return frozen
+
+
 @dataclass
 class SamplingConfig:
     particles: int = 512
@@ -288,11 +296,3 @@ def mode_occupancy(mixture: GaussianMixtureEnergy, y: Tensor) -> np.ndarray:
     with torch.no_grad():
         r = mixture.responsibilities(y.to(mixture.means))
     return r.mean(0).cpu().numpy()
-
-
-def frozen_copy(model: nn.Module) -> nn.Module:
-    """A detached copy of a trained energy, so sampling from it never races its training run."""
-    frozen = copy.deepcopy(model).eval()
-    for p in frozen.parameters():
-        p.requires_grad_(False)
-    return frozen

@@ -61,5 +61,6 @@ def test_frozen_energy_particles_flow(page):
     page.wait_for_timeout(500)
     # the energy is frozen (the same heatmap every frame): a changed picture means moved particles
     assert canvas.screenshot() != shot_a
-    assert wait_attr(page, "trail", trail_a) > trail_a or trail_a == 15
+    if trail_a < 15:  # the default tail length: once full, it stays full
+        assert wait_attr(page, "trail", trail_a) > trail_a
     page.get_by_role("button", name="Pause", exact=True).click()

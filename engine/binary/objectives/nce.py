@@ -14,6 +14,8 @@ loss is log 4. The exact NLL is scored with the true Z_θ, not with c.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -27,7 +29,7 @@ class BernoulliNoise:
     """Factorised Bernoulli noise in the model's encoding."""
 
     def __init__(self, marginals: torch.Tensor, encoding):
-        self.mu = marginals.float().clamp(1e-6, 1 - 1e-6)
+        self.mu = marginals.double().clamp(1e-6, 1 - 1e-6)
         self.encoding = encoding
 
     def sample(self, n: int, gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
@@ -53,7 +55,7 @@ class NoiseContrastive(Objective):
 
     def classifier_logit(self, model: BinaryEnergy, y: torch.Tensor) -> torch.Tensor:
         """G(y) = −E_θ(y) + c − log ν − log q(y)."""
-        return -model(y) + self.log_norm - torch.log(torch.tensor(float(self.nu))) - self.noise.log_prob(y)
+        return -model(y) + self.log_norm - math.log(self.nu) - self.noise.log_prob(y)
 
     def forward(self, model: BinaryEnergy, y: torch.Tensor) -> ObjectiveOut:
         n = y.shape[0]

@@ -43,8 +43,11 @@ class SimCLRL2(nn.Module):
         self.head = ProjectionHead(in_dim, proj_dim)
         self.temperature = temperature
 
+    def embed_features(self, h: Tensor) -> Tensor:
+        return self.head(h)  # not normalised: the L2 energy sees the norm
+
     def embed(self, encoder: nn.Module, x: Tensor) -> Tensor:
-        return self.head(encoder(x))
+        return self.embed_features(encoder(x))
 
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
         n = len(x1)

@@ -83,8 +83,11 @@ class MoCo(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return list(self.head.parameters())
 
+    def embed_features(self, h: Tensor) -> Tensor:
+        return F.normalize(self.head(h), dim=1)
+
     def embed(self, encoder: nn.Module, x: Tensor) -> Tensor:
-        return F.normalize(self.head(encoder(x)), dim=1)
+        return self.embed_features(encoder(x))
 
     @torch.no_grad()
     def momentum_update(self, encoder: nn.Module) -> None:

@@ -78,8 +78,11 @@ class PIRL(nn.Module):
         self.register_buffer("bank", F.normalize(torch.randn(n_images, proj_dim), dim=1))
         self.gen: torch.Generator | None = None  # the run's generator (draws the negatives)
 
+    def embed_features(self, h: Tensor) -> Tensor:
+        return F.normalize(self.heads.f(h), dim=1)  # f: the image's head
+
     def embed(self, encoder: nn.Module, x: Tensor) -> Tensor:
-        return F.normalize(self.heads.f(encoder(x)), dim=1)
+        return self.embed_features(encoder(x))
 
     @torch.no_grad()
     def update_bank(self, idx: Tensor, f_v: Tensor) -> None:

@@ -68,8 +68,12 @@ class SimCLR(nn.Module):
         self.head = ProjectionHead(in_dim, proj_dim)
         self.temperature = temperature
 
+    def embed_features(self, h: Tensor) -> Tensor:
+        """Encoder output h → the unit vector z the loss compares."""
+        return F.normalize(self.head(h), dim=1)
+
     def embed(self, encoder: nn.Module, x: Tensor) -> Tensor:
-        return F.normalize(self.head(encoder(x)), dim=1)
+        return self.embed_features(encoder(x))
 
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
         n = len(x1)

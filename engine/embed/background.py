@@ -1,0 +1,45 @@
+"""Background threads of this package (UMAP warm-up and layouts, baseline probes), started as
+daemons and wound down at interpreter exit.
+
+A daemon thread that is inside torch or numba native code when the interpreter finalises can abort
+the process ("terminate called without an active exception", exit status 134). So every thread
+started here is registered with an optional cancel event; at exit the events are set (cooperative
+jobs stop at their next check) and the threads are joined for a bounded time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from collections.abc import Callable
+
+EXIT_WAIT_S = 60.0  # the longest exit waits in total (a cold numba compile can take this long)
+
+_threads: list[tuple[threading.Thread, threading.Event | None]] = []
+_lock = threading.Lock()
+
+
+class Cancelled(Exception):
+    """Raised inside a cooperative job when its cancel event is set."""
+
+
+def start(target: Callable[[], None], name: str, cancel: threading.Event | None = None) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    with _lock:
+        _threads[:] = [(t, c) for t, c in _threads if t.is_alive()]
+        _threads.append((thread, cancel))
+    thread.start()
+    return thread
+
+
+@atexit.register
+def _wind_down() -> None:
+    with _lock:
+        alive = [(t, c) for t, c in _threads if t.is_alive()]
+    for _, cancel in alive:
+        if cancel is not None:
+            cancel.set()
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for thread, _ in alive:
+        thread.join(max(0.0, deadline - time.monotonic()))
