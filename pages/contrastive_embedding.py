@@ -17,7 +17,7 @@ from engine.embed.project import MapProjector, hardest_negatives, pca_2d, start_
 from engine.embed.sweeps import (
     describe_negatives, describe_temperature, describe_why_cosine, negatives_and_dimension, temperature,
     why_cosine)
-from engine.embed.trainer import DeferredTrainer, SupervisedTrainer, cached_dataset
+from engine.embed.trainer import DeferredTrainer, SupervisedTrainer, cached_dataset, start_run
 from engine.run import Run, RunOptions
 
 TEXT = {
@@ -173,9 +173,8 @@ def new_run(cfg: EmbedConfig, paused: bool) -> Run:
     ss["embed_projector"] = MapProjector(metric="l2" if cfg.method == "simclr_l2" else "cosine")
     ss["embed_umap_versions"] = {}
     ss["embed_pca"] = {}
-    r = Run(DeferredTrainer(cfg), RunOptions(**LIVE_OPTIONS), name="embed")
     ss["embed_run_config"] = cfg
-    return slots.replace(SLOT, r.start(paused=paused))
+    return slots.replace(SLOT, start_run(DeferredTrainer(cfg), RunOptions(**LIVE_OPTIONS), "embed", paused))
 
 
 b1, b2, b3, b4, b5 = st.columns([1, 1, 1, 1, 2])
@@ -199,10 +198,10 @@ if b4.button(TEXT["reset"], key="embed_reset"):
         ss.pop(k, None)
 if b5.button(TEXT["supervised"], key="embed_supervised", disabled=run is None or config is None):
     seconds = max(run.elapsed, 5.0)
-    sup = Run(SupervisedTrainer(ss.get("embed_run_config", config)),
-              RunOptions(max_steps=10**9, evaluate_every_steps=10**9, snapshot_hz=0.5), name="embed-supervised")
+    sup = start_run(SupervisedTrainer(ss.get("embed_run_config", config)),
+                    RunOptions(max_steps=10**9, evaluate_every_steps=10**9, snapshot_hz=0.5), "embed-supervised")
     sup.add_callback("on_step", lambda r, s=seconds: r.stop() if r.elapsed >= s else None)
-    slots.replace(SUP_SLOT, sup.start())
+    slots.replace(SUP_SLOT, sup)
 
 run_config: EmbedConfig | None = ss.get("embed_run_config")
 baselines = BaselineJob.for_config(run_config or config) if (run_config or config) is not None else None
@@ -403,13 +402,19 @@ with st.expander(TEXT["gallery"], expanded=False):
 
 
 # ---- sweeps --------------------------------------------------------------------------------------
+def sweep_overrides(cfg: EmbedConfig) -> dict:
+    """What the sweeps take from the controls above (each sweep sets its own d, K or τ)."""
+    return {"encoder": cfg.encoder, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "augment_strength": cfg.augment_strength, "bn_groups": cfg.bn_groups}
+
+
 def sweep_controls(key: str, build) -> Run | None:
     c1, c2 = st.columns(2)
     if c1.button(TEXT["start"], key=f"embed_{key}_start", disabled=config is None):
         sweep = build()
-        slots.replace(SWEEP_SLOTS[key], Run(sweep, RunOptions(max_steps=sweep.total_steps, snapshot_hz=1.0,
-                                                               evaluate_every_s=1e9, checkpoint_every_s=1e9),
-                                            name=f"embed-{key}").start())
+        options = RunOptions(max_steps=sweep.total_steps, snapshot_hz=1.0, evaluate_every_s=1e9,
+                             checkpoint_every_s=1e9)
+        slots.replace(SWEEP_SLOTS[key], start_run(sweep, options, f"embed-{key}"))
     if c2.button(TEXT["stop"], key=f"embed_{key}_stop"):
         r = slots.get(SWEEP_SLOTS[key])
         if r is not None:
@@ -439,7 +444,7 @@ tab_why, tab_neg, tab_temp = st.tabs([TEXT["why_title"], TEXT["neg_title"], TEXT
 with tab_why:
     st.markdown(TEXT["why_intro"])
     why_steps = st.select_slider(TEXT["steps_per_cell"], [50, 100, 200, 400, 800], value=200, key="embed_why_steps")
-    why_run = sweep_controls("why", lambda: why_cosine(config.dataset, why_steps, config.seed))
+    sweep_controls("why", lambda: why_cosine(config.dataset, why_steps, config.seed, **sweep_overrides(config)))
 
     @st.fragment(run_every=1.0)
     def why_view() -> None:
@@ -480,7 +485,7 @@ with tab_neg:
         st.error("Choose at least one d and one K.")
     else:
         sweep_controls("neg", lambda: negatives_and_dimension(config.dataset, tuple(sorted(dims)), tuple(sorted(ks)),
-                                                              neg_steps, seed=config.seed))
+                                                              neg_steps, seed=config.seed, **sweep_overrides(config)))
 
     @st.fragment(run_every=1.0)
     def neg_view() -> None:
@@ -515,7 +520,8 @@ with tab_temp:
     if not taus:
         st.error("Choose at least one temperature.")
     else:
-        sweep_controls("temp", lambda: temperature(config.dataset, tuple(sorted(taus)), temp_steps, seed=config.seed))
+        sweep_controls("temp", lambda: temperature(config.dataset, tuple(sorted(taus)), temp_steps, seed=config.seed,
+                                                   **sweep_overrides(config)))
 
     @st.fragment(run_every=1.0)
     def temp_view() -> None:

@@ -3,8 +3,9 @@ daemons and wound down at interpreter exit.
 
 A daemon thread that is inside torch or numba native code when the interpreter finalises can abort
 the process ("terminate called without an active exception", exit status 134). So every thread
-started here is registered with an optional cancel event; at exit the events are set (cooperative
-jobs stop at their next check) and the threads are joined for a bounded time.
+started here (and every `Run` started by `start_run`) is registered with a way to stop it; at exit
+they are asked to stop (cooperative jobs stop at their next check, runs after their current step)
+and joined for a bounded time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 EXIT_WAIT_S = 60.0  # the longest exit waits in total (a cold numba compile can take this long)
 
-_threads: list[tuple[threading.Thread, threading.Event | None]] = []
+_threads: list[tuple[threading.Thread, Callable[[], object] | None]] = []
 _lock = threading.Lock()
 
 
@@ -26,20 +27,25 @@ class Cancelled(Exception):
 
 def start(target: Callable[[], None], name: str, cancel: threading.Event | None = None) -> threading.Thread:
     thread = threading.Thread(target=target, name=name, daemon=True)
-    with _lock:
-        _threads[:] = [(t, c) for t, c in _threads if t.is_alive()]
-        _threads.append((thread, cancel))
+    track(thread, cancel.set if cancel is not None else None)
     thread.start()
     return thread
+
+
+def track(thread: threading.Thread, stop: Callable[[], object] | None = None) -> None:
+    """Wind `thread` down at exit: call `stop` (e.g. a Run's stop), then join it."""
+    with _lock:
+        _threads[:] = [(t, c) for t, c in _threads if t.is_alive() or not t.ident]
+        _threads.append((thread, stop))
 
 
 @atexit.register
 def _wind_down() -> None:
     with _lock:
         alive = [(t, c) for t, c in _threads if t.is_alive()]
-    for _, cancel in alive:
-        if cancel is not None:
-            cancel.set()
+    for _, stop in alive:
+        if stop is not None:
+            stop()
     deadline = time.monotonic() + EXIT_WAIT_S
     for thread, _ in alive:
         thread.join(max(0.0, deadline - time.monotonic()))

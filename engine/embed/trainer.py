@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.device import pick_device
+from engine.embed import background
 from engine.embed.augment import Augmenter, default_augment
 from engine.embed.config import EmbedConfig
 from engine.embed.data import ImageSet, load_dataset, to_float
@@ -299,6 +300,14 @@ class DeferredTrainer:
 
     def restore(self, state: dict[str, Any]) -> None:
         self._get().restore(state)
+
+
+def start_run(trainer: Any, options: RunOptions, name: str, paused: bool = False) -> Run:
+    """Start a `Run` in its background thread, wound down cleanly if the interpreter exits."""
+    run = Run(trainer, options, name=name).start(paused=paused)
+    if run._thread is not None:
+        background.track(run._thread, lambda: run.stop(timeout=0))
+    return run
 
 
 def budget_run(trainer: Any, budget_seconds: float | None, max_steps: int | None,

@@ -1,0 +1,102 @@
+"""AppTest: the "Binary data" page renders, trains live in a Run, draws its panels, and steps the
+watched Metropolis chain."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.app.conftest import no_exception, open_page
+
+
+def _wait(at, cond, timeout=20.0, every=0.3):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if cond(at):
+            return at
+        time.sleep(every)
+    return at
+
+
+def _small(at, steps=20):
+    at.multiselect(key="bin_methods").set_value(["cd", "mpf"])
+    at.number_input(key="bin_steps").set_value(steps)
+    return at.run()
+
+
+def _charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_page_renders_with_controls_and_no_run():
+    at = open_page("binary")
+    no_exception(at)
+    assert at.title[0].value.startswith("Binary data")
+    assert {"Train", "Pause", "Step", "Reset"} <= {b.label for b in at.button}
+    assert any("Press Train" in i.value for i in at.info)
+
+
+def test_step_trains_every_method_once_and_draws_the_nll_curves():
+    at = _small(open_page("binary"))
+    at.button(key="bin_step").click().run()
+    no_exception(at)
+    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    assert any("step 1" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    names = {t.get("name") for c in _charts(at) for t in c["data"]}
+    assert {"exact ML (reference)", "cd-1", "mpf"} <= names
+    assert any(n and n.startswith("data entropy 3.401") for n in names)
+
+
+def test_train_runs_to_the_budget():
+    at = _small(open_page("binary"), steps=15)
+    at.button(key="bin_train").click().run()
+    at = _wait(at, lambda a: bool(a.success), timeout=40)
+    no_exception(at)
+    assert at.success and "15 steps" in at.success[0].value
+
+
+def test_patterns_panel_shows_30_patterns_and_the_rest():
+    at = _small(open_page("binary"))
+    at.button(key="bin_step").click().run()
+    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    at.segmented_control(key="bin_panel").set_value("patterns").run()
+    no_exception(at)
+    bars = [t for c in _charts(at) for t in c["data"] if t.get("type") == "bar"]
+    assert len(bars) == 3  # ml, cd-1, mpf
+    assert len(bars[0]["x"]) == 31 and bars[0]["x"][-1] == "rest"
+
+
+def test_ising_shows_learned_and_true_couplings():
+    at = open_page("binary")
+    at.selectbox(key="bin_data").set_value("ising")
+    at = _small(at)
+    at.button(key="bin_step").click().run()
+    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    at.segmented_control(key="bin_panel").set_value("couplings").run()
+    no_exception(at)
+    heat = [t for c in _charts(at) for t in c["data"] if t.get("type") == "heatmap"]
+    assert len(heat) >= 4  # true J, ml, cd-1, mpf (+ the chain's state picture)
+
+
+def test_watched_chain_steps_one_proposal_at_a_time():
+    at = _small(open_page("binary"))
+    at.button(key="bin_step").click().run()
+    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    assert at.selectbox(key="bin_chain_method").value == "cd-1"
+    at.button(key="bin_chain_next").click().run()
+    no_exception(at)
+    assert any("Proposal 1**" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    at.button(key="bin_chain_ten").click().run()
+    assert any("Proposal 11**" in m.value for m in at.markdown)
+    assert any("of 11 proposals accepted" in c.value for c in at.caption)
+    at.button(key="bin_chain_new").click().run()
+    assert not any("Proposal" in m.value for m in at.markdown)
+
+
+def test_impossible_settings_are_a_clear_error():
+    at = open_page("binary")
+    at.multiselect(key="bin_methods").set_value([])
+    at.checkbox(key="bin_ml").uncheck().run()
+    no_exception(at)
+    assert at.error and "at least one method" in at.error[0].value

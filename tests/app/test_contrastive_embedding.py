@@ -1,0 +1,100 @@
+"""The contrastive-embedding page through AppTest: controls, Step/Train/Pause/Reset, the live map
+(PCA at once), neighbours, the gallery, a sweep in the background and a clear error for missing data."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from tests.app.conftest import no_exception, open_page
+
+import engine.embed.data as data_mod
+import engine.embed.project as project
+
+
+@pytest.fixture(autouse=True)
+def no_numba_here(monkeypatch):
+    """The page starts UMAP's numba warm-up; in AppTest it would compete with the test for the CPU
+    for tens of seconds. Record the call instead (the e2e test exercises the real warm-up)."""
+    calls = []
+
+    def fake_start():
+        calls.append(1)
+        return project.WarmUp(started=1.0)  # started, never done: the page must fall back to PCA
+
+    monkeypatch.setattr(project, "start_warm_up", fake_start)
+    return calls
+
+
+def wait_for(at, predicate, timeout: float = 30.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        at.run()
+        no_exception(at)
+        if predicate(at):
+            return at
+        time.sleep(0.3)
+    raise AssertionError(f"timed out; captions: {[c.value for c in at.caption]}")
+
+
+def captions(at) -> str:
+    return " | ".join(c.value for c in at.caption)
+
+
+def chart(at, index: int) -> dict:
+    return json.loads(at.get("plotly_chart")[index].proto.spec)
+
+
+def test_step_draws_curves_map_and_neighbours_then_train_pause_reset():
+    at = open_page("contrastive_embedding")
+    no_exception(at)
+    assert at.title[0].value == "Contrastive embedding"
+    assert "Press **Train**" in at.info[0].value
+    at.select_slider(key="embed_batch_digits").set_value(64)
+    at.button(key="embed_step").click().run()
+    wait_for(at, lambda a: "PCA of step 1." in captions(a))
+    specs = [chart(at, i) for i in range(len(at.get("plotly_chart")))]
+    names = [t.get("name", "") for s in specs for t in s["data"]]
+    assert "linear probe (test)" in names and "loss" in names
+    map_spec = next(s for s in specs if any(t.get("name") == "positive pairs (two views)" for t in s["data"]))
+    class_traces = [t for t in map_spec["data"] if t["type"] == "scattergl"]
+    assert len(class_traces) == 10  # one per digit
+    assert any(t.get("name", "").startswith("anchor #0") for t in map_spec["data"])
+    image_captions = [c for im in at.get("image") for c in im.captions]
+    assert any(c.startswith("anchor · ") for c in image_captions) and len(image_captions) == 9
+    assert "paused · step 1" in captions(at)
+
+    at.button(key="embed_train").click().run()
+    wait_for(at, lambda a: "running · step" in captions(a))
+    at.button(key="embed_pause").click().run()
+    wait_for(at, lambda a: "paused · step" in captions(a))
+    at.radio(key="embed_map_mode").set_value("umap").run()
+    no_exception(at)
+    assert "UMAP is warming up" in captions(at) and "PCA" in captions(at)
+    at.button(key="embed_reset").click().run()
+    assert "Press **Train**" in at.info[0].value
+
+
+def test_gallery_sweep_and_missing_data(monkeypatch, tmp_path):
+    at = open_page("contrastive_embedding")
+    at.select_slider(key="embed_batch_digits").set_value(64)
+    at.button(key="embed_gallery_show").click().run()
+    no_exception(at)
+    assert any("five random views" in c for im in at.get("image") for c in im.captions)
+    at.multiselect(key="embed_taus").set_value([0.1, 1.0])
+    at.select_slider(key="embed_temp_steps").set_value(25).run()
+    at.button(key="embed_temp_start").click().run()
+    wait_for(at, lambda a: any("Best contrastive accuracy" in i.value for i in a.info), timeout=60)
+    temp_spec = next(chart(at, i) for i in range(len(at.get("plotly_chart")))
+                     if any(t.get("name") == "contrastive acc (held-out views)" for t in chart(at, i)["data"]))
+    assert [t["name"] for t in temp_spec["data"]] == ["contrastive acc (held-out views)", "probe accuracy"]
+    monkeypatch.setattr(data_mod, "DEFAULT_DATA_DIR", tmp_path)
+    at.selectbox(key="embed_dataset").set_value("mnist").run()
+    assert any("IDX files are not in" in e.value for e in at.error)
+    assert at.button(key="embed_train").disabled
+
+
+def test_warm_up_is_started_with_the_page(no_numba_here):
+    open_page("contrastive_embedding")
+    assert no_numba_here

@@ -1,0 +1,55 @@
+"""The "Binary data" page in a real browser: training runs live (the exact-NLL curves gain points)
+and the watched Metropolis chain steps one proposal at a time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e.conftest import goto
+
+# number of points of the first curve of the chart titled "Exact NLL" (plotly keeps the decoded data
+# on the graph div as _fullData)
+NLL_POINTS = """() => {
+  for (const gd of document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')) {
+    const t = gd.querySelector('.gtitle');
+    if (t && t.textContent.startsWith('Exact NLL') && gd._fullData && gd._fullData.length) {
+      return gd._fullData[0].x.length;
+    }
+  }
+  return -1;
+}"""
+
+
+def wait_points(page, above: int, timeout: float = 40.0) -> int:
+    deadline = time.time() + timeout
+    n = -1
+    while time.time() < deadline:
+        n = page.evaluate(NLL_POINTS)
+        if n > above:
+            return n
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the NLL curve has {n} points (wanted > {above})")
+
+
+@pytest.mark.e2e
+def test_nll_curves_grow_and_the_chain_steps(page):
+    goto(page, "binary")
+    budget = page.get_by_label("Step budget")
+    budget.fill("100000")
+    budget.press("Enter")
+    page.wait_for_timeout(800)
+    page.get_by_role("button", name="Train", exact=True).click()
+    first = wait_points(page, 1)
+    later = wait_points(page, first)  # new exact evaluations arrive while it trains
+    assert later > first
+
+    page.get_by_role("button", name="Next proposal", exact=True).click()
+    page.get_by_text("Proposal 1", exact=False).first.wait_for(timeout=20_000)
+    page.get_by_role("button", name="Next proposal", exact=True).click()
+    page.get_by_text("Proposal 2", exact=False).first.wait_for(timeout=20_000)
+    text = page.get_by_text("Proposal 2", exact=False).first.inner_text()
+    assert "ΔE" in text and ("accepted" in text or "rejected" in text)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    assert page.locator("[data-testid='stException']").count() == 0
