@@ -240,7 +240,7 @@ export default function (component) {
       s.gaps.push((now - s.lastArrival) / 1000);
       if (s.gaps.length > 12) s.gaps.shift();
       // play just far enough behind to bridge the slowest recent gap between batches
-      s.delay = Math.min(0.9, Math.max(0.15, Math.max(...s.gaps) + 0.08));
+      s.delay = Math.min(0.8, Math.max(0.15, Math.max(...s.gaps) + 0.08));
     }
     s.lastArrival = now;
     s.batches = (s.batches || 0) + 1;

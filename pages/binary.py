@@ -17,8 +17,16 @@ from engine.binary.models import MODELS, model_from_params
 from engine.binary.objectives import available
 from engine.binary.samplers import WatchedChain
 from engine.binary.trainer import BinaryTrainer, data_for
-from engine.binary.views import chain_start, curves, mosaic, page_configs, pattern_masses
-from engine.run import RUNNING, Run, RunOptions
+from engine.binary.views import (
+    chain_start,
+    curves,
+    live_options,
+    mosaic,
+    page_configs,
+    pattern_masses,
+    wait_first_snapshot,
+)
+from engine.run import RUNNING, Run
 
 TEXT = {
     "title": "Binary data: every contrastive method, scored exactly",
@@ -50,6 +58,8 @@ TEXT = {
     "bad_settings": "These settings cannot run: {why}",
     "no_run": "Press Train (or Step) to create the models.",
     "curves_title": "Exact NLL (nats, log scale)",
+    "curves_title_zoom": "Exact NLL (nats), one nat above the floor",
+    "zoom": "Zoom in on the floor",
     "entropy": "data entropy {v:.3f} (the floor)",
     "reference_name": "exact ML (reference)",
     "panel_samples": "Samples",
@@ -68,8 +78,8 @@ TEXT = {
         "and, last, everything else ({n} other states)."
     ),
     "couplings_caption": (
-        "Couplings in the {{−1,+1}} parametrisation (a {{0,1}} model's J is divided by 4). Title: correlation "
-        "with the true J."
+        "Couplings in the {−1,+1} parametrisation (a {0,1} model's J is divided by 4); r: correlation with "
+        "the true J over the 120 pairs."
     ),
     "chain_title": "Watch one Metropolis chain",
     "chain_intro": (
@@ -79,6 +89,10 @@ TEXT = {
         "RBM the energy is its free energy $F(y)$."
     ),
     "chain_model": "Model to sample",
+    "chain_source": "Start at",
+    "chain_source_data": "a training sample (CD)",
+    "chain_source_random": "random bits (PCD)",
+    "chain_frozen": "The chain samples the {label} model as it was at step {step}; New chain takes the latest.",
     "chain_new": "New chain",
     "chain_next": "Next proposal",
     "chain_ten": "10 proposals",
@@ -133,20 +147,15 @@ except ValueError as exc:
 
 
 def make_run(cfgs: tuple) -> Run:
-    return Run(BinaryTrainer(list(cfgs)), RunOptions(max_steps=cfgs[0].steps, snapshot_hz=4, evaluate_every_s=0.25),
-               name="binary")
+    return Run(BinaryTrainer(list(cfgs)), live_options(cfgs), name="binary")
 
 
 slots = run_slots()
 run = run_controls(slots, "binary", configs, make_run, key="bin")
+if run is not None:
+    wait_first_snapshot(run)  # a run just started publishes its first picture within milliseconds
 live = run is not None and run.state == RUNNING
-data = data_for(configs[0])
-st.sidebar.caption(data.description)
-panels = {"samples": TEXT["panel_samples"]}
-if data.patterns is not None:
-    panels["patterns"] = TEXT["panel_patterns"]
-if data.true_j is not None and model_kind == "fvbm":
-    panels["couplings"] = TEXT["panel_couplings"]
+st.sidebar.caption(data_for(configs[0]).description)
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 
 
@@ -154,8 +163,19 @@ def colour(labels: list[str], label: str) -> str:
     return "black" if label == "ml" else COLOURS[labels.index(label) % len(COLOURS)]
 
 
-def nll_figure(r: Run) -> go.Figure:
-    labels = r.trainer.labels
+# the views draw the run's own data and budget: a run started with other settings keeps its own
+def panels_for(r: Run) -> dict[str, str]:
+    data = r.trainer.data
+    panels = {"samples": TEXT["panel_samples"]}
+    if data.patterns is not None:
+        panels["patterns"] = TEXT["panel_patterns"]
+    if data.true_j is not None and r.trainer.configs[0].model == "fvbm":
+        panels["couplings"] = TEXT["panel_couplings"]
+    return panels
+
+
+def nll_figure(r: Run, zoom: bool) -> go.Figure:
+    labels, data, budget = r.trainer.labels, r.trainer.data, float(r.options.max_steps or r.step)
     fig = go.Figure()
     for label, (x, y) in curves(list(r.evaluations), labels).items():
         name = TEXT["reference_name"] if label == "ml" else label
@@ -164,17 +184,21 @@ def nll_figure(r: Run) -> go.Figure:
     top = data.d * math.log(2) * 1.05
     floor = data.entropy if data.entropy is not None else 1.0
     if data.entropy is not None:
-        fig.add_scatter(x=np.array([0.0, float(steps)]), y=np.array([data.entropy] * 2), mode="lines",
+        fig.add_scatter(x=np.array([0.0, budget]), y=np.array([data.entropy] * 2), mode="lines",
                         name=TEXT["entropy"].format(v=data.entropy), line=dict(color="grey", dash="dot"))
-    fig.update_layout(title=TEXT["curves_title"], height=420, margin=dict(l=10, r=10, t=40, b=10),
-                      uirevision="bin_curves", legend=dict(orientation="h", y=-0.2),
-                      xaxis=dict(title="step", range=[0, float(steps)]),
-                      yaxis=dict(type="log", range=[math.log10(floor * 0.97), math.log10(top)]))
+    if zoom:  # linear, one nat above the floor: where the methods differ
+        yaxis = dict(type="linear", range=[floor - 0.05, floor + 1.0])
+    else:
+        yaxis = dict(type="log", range=[math.log10(floor * 0.97), math.log10(top)])
+    fig.update_layout(title=TEXT["curves_title_zoom" if zoom else "curves_title"], height=420,
+                      margin=dict(l=10, r=10, t=40, b=10), uirevision=f"bin_curves_{zoom}",
+                      legend=dict(orientation="h", y=-0.2), xaxis=dict(title="step", range=[0, budget]),
+                      yaxis=yaxis)
     return fig
 
 
 def samples_figure(r: Run, snap: dict, negatives: bool) -> go.Figure:
-    labels = r.trainer.labels
+    labels, data = r.trainer.labels, r.trainer.data
     n = r.trainer.configs[0].shown_samples
     rows, names = [data.train[:n].numpy()], ["data"]
     for label in labels:
@@ -194,7 +218,7 @@ def samples_figure(r: Run, snap: dict, negatives: bool) -> go.Figure:
 
 
 def patterns_figure(r: Run, snap: dict) -> go.Figure:
-    labels = r.trainer.labels
+    labels, data = r.trainer.labels, r.trainer.data
     x = [str(i + 1) for i in range(len(data.patterns))] + ["rest"]
     fig = go.Figure()
     for label, masses in pattern_masses(snap, labels).items():
@@ -202,6 +226,7 @@ def patterns_figure(r: Run, snap: dict) -> go.Figure:
                     marker_color=colour(labels, label))
     fig.add_hline(y=1 / len(data.patterns), line_dash="dot", line_color="grey")
     fig.update_layout(barmode="group", height=420, margin=dict(l=10, r=10, t=10, b=10), uirevision="bin_patterns",
+                      xaxis=dict(type="category"),
                       yaxis=dict(type="log", range=[-4, 0], title="probability"), legend=dict(orientation="h"))
     return fig
 
@@ -209,15 +234,20 @@ def patterns_figure(r: Run, snap: dict) -> go.Figure:
 def couplings_figure(r: Run, snap: dict) -> go.Figure:
     labels = [lb for lb in r.trainer.labels if f"J/{lb}" in snap]
     ev = r.last_evaluation()
-    true_j = data.true_j.numpy()
+    true_j = r.trainer.data.true_j.numpy()
     m = float(np.abs(true_j).max()) * 1.2
     titles = ["true J"] + [f"{lb}: r = {ev.get(f'j_corr/{lb}', float('nan')):.3f}" for lb in labels]
-    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.02)
+    cols = 3
+    rows = -(-len(titles) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.04,
+                        vertical_spacing=0.12)
     for i, j in enumerate([true_j] + [snap[f"J/{lb}"] for lb in labels]):
-        fig.add_trace(go.Heatmap(z=j, zmin=-m, zmax=m, colorscale="RdBu", showscale=i == 0), 1, i + 1)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", visible=False, row=1, col=i + 1)
-        fig.update_xaxes(visible=False, row=1, col=i + 1)
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10), uirevision="bin_couplings")
+        row, col = divmod(i, cols)
+        fig.add_trace(go.Heatmap(z=j, zmin=-m, zmax=m, colorscale="RdBu", showscale=i == 0,
+                                 colorbar=dict(len=0.6)), row + 1, col + 1)
+        fig.update_yaxes(autorange="reversed", visible=False, row=row + 1, col=col + 1)
+        fig.update_xaxes(visible=False, row=row + 1, col=col + 1)
+    fig.update_layout(height=30 + 210 * rows, margin=dict(l=10, r=10, t=30, b=10), uirevision="bin_couplings")
     return fig
 
 
@@ -232,14 +262,18 @@ def live_view() -> None:
         if snap is None:
             st.info(TEXT["no_run"])
         else:
-            st.plotly_chart(nll_figure(r), key="bin_nll")
+            zoom = st.toggle(TEXT["zoom"], key="bin_zoom")
+            st.plotly_chart(nll_figure(r, zoom), key="bin_nll")
     with right:
+        panels = panels_for(r) if r is not None else {"samples": TEXT["panel_samples"]}
         panel = st.segmented_control("panel", list(panels), format_func=panels.get, default="samples",
                                      key="bin_panel", label_visibility="collapsed") or "samples"
+        panel = panel if panel in panels else "samples"
         if snap is None:
             pass
         elif panel == "patterns":
             st.plotly_chart(patterns_figure(r, snap.data), key="bin_patterns_chart")
+            data = r.trainer.data
             st.caption(TEXT["patterns_caption"].format(n=2**data.d - len(data.patterns)))
         elif panel == "couplings":
             st.plotly_chart(couplings_figure(r, snap.data), key="bin_couplings_chart")
@@ -261,25 +295,23 @@ st.subheader(TEXT["chain_title"])
 st.markdown(TEXT["chain_intro"])
 
 
-def chain_model(r: Run, label: str):
-    """The chosen method's model as of the run's latest snapshot (never the training thread's tensors)."""
-    cfg = {c.label: c for c in r.trainer.configs}[label]
-    snap = r.latest()
-    return model_from_params(cfg.model, snap.data[f"params/{label}"], get_encoding(cfg.encoding))
-
-
-def new_chain(r: Run, label: str) -> dict:
+def new_chain(r: Run, label: str, source: str) -> dict:
+    """A chain on the chosen method's model as of the run's latest snapshot (copied from the snapshot,
+    never the training thread's tensors), frozen so that every energy change is the chain's own."""
     n = st.session_state.get("bin_chain_count", 0) + 1
     st.session_state["bin_chain_count"] = n
-    start = chain_start(data_name, int(seed) + n, ising_c)
-    return {"chain": WatchedChain(chain_model(r, label), start, seed=int(seed) + n), "log": [], "label": label,
-            "run": id(r)}
+    cfg = {c.label: c for c in r.trainer.configs}[label]
+    snap = r.latest()
+    model = model_from_params(cfg.model, snap.data[f"params/{label}"], get_encoding(cfg.encoding))
+    start = chain_start(cfg.data, cfg.seed + n, cfg.ising_c, cfg.ising_train, cfg.data_seed, source=source)
+    return {"chain": WatchedChain(model, start, seed=cfg.seed + n), "log": [], "label": label, "run": id(r),
+            "source": source, "step": snap.step, "shape": r.trainer.data.shape}
 
 
-def chain_state_figure(bits: np.ndarray, last) -> go.Figure:
-    rows, cols = data.shape
-    fig = go.Figure(go.Heatmap(z=bits.reshape(rows, cols).astype(np.float32), colorscale="Greys", zmin=0, zmax=1,
-                               showscale=False, xgap=2, ygap=2))
+def chain_state_figure(bits: np.ndarray, last, shape: tuple[int, int]) -> go.Figure:
+    rows, cols = shape
+    fig = go.Figure(go.Heatmap(z=bits.reshape(rows, cols).astype(np.float32), zmin=0, zmax=1, showscale=False,
+                               colorscale=[[0, "#e6e9ef"], [1, "#111111"]], xgap=2, ygap=2))
     if last is not None:
         r_, c_ = divmod(last.bit, cols)
         fig.add_shape(type="rect", x0=c_ - 0.5, x1=c_ + 0.5, y0=r_ - 0.5, y1=r_ + 0.5,
@@ -312,12 +344,14 @@ def chain_view() -> None:
         return
     labels = r.trainer.labels
     default = next((i for i, lb in enumerate(labels) if lb.startswith("cd")), 0)
-    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+    c0, c1, c2, c3, c4 = st.columns([2, 2, 2, 2, 2])
+    source = c0.radio(TEXT["chain_source"], ["data", "random"], key="bin_chain_source",
+                      format_func=lambda v: TEXT[f"chain_source_{v}"])
     label = c1.selectbox(TEXT["chain_model"], labels, index=default, key="bin_chain_method")
     state = st.session_state.get("bin_chain")
     if c2.button(TEXT["chain_new"], key="bin_chain_new", width="stretch", icon=":material/replay:") or (
-            state is None or state["label"] != label or state["run"] != id(r) or label not in labels):
-        state = st.session_state["bin_chain"] = new_chain(r, label)
+            state is None or state["label"] != label or state["run"] != id(r) or state["source"] != source):
+        state = st.session_state["bin_chain"] = new_chain(r, label, source)
     n_steps = 0
     if c3.button(TEXT["chain_next"], key="bin_chain_next", width="stretch", icon=":material/skip_next:"):
         n_steps = 1
@@ -326,8 +360,8 @@ def chain_view() -> None:
     if play and n_steps == 0:
         n_steps = 1
     chain: WatchedChain = state["chain"]
+    st.caption(TEXT["chain_frozen"].format(label=label, step=state["step"]))
     if n_steps:
-        chain.set_model(chain_model(r, label))  # follow the training: the latest snapshot's parameters
         state["log"].extend(chain.propose() for _ in range(n_steps))
         del state["log"][:-200]
     log = state["log"]
@@ -335,7 +369,7 @@ def chain_view() -> None:
     if last is None:
         st.caption(TEXT["chain_none"])
     else:
-        rows_, cols_ = data.shape
+        cols_ = state["shape"][1]
         st.markdown(TEXT["proposal"].format(
             n=last.number, bit=last.bit, row=last.bit // cols_ + 1, col=last.bit % cols_ + 1, e0=last.energy_before,
             e1=last.energy_after, de=last.delta_e, p=last.p_accept, u=last.u,
@@ -344,7 +378,7 @@ def chain_view() -> None:
     a, b = st.columns([1, 2])
     with a:
         st.caption(TEXT["chain_state"])
-        st.plotly_chart(chain_state_figure(chain.bits, last), key="bin_chain_state_chart")
+        st.plotly_chart(chain_state_figure(chain.bits, last, state["shape"]), key="bin_chain_state_chart")
     with b:
         if log:
             st.plotly_chart(chain_energy_figure(log), key="bin_chain_energy_chart")

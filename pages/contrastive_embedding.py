@@ -15,8 +15,13 @@ from engine.embed.data import DATASETS, missing_files, thumbnail
 from engine.embed.objectives.simclr import nt_xent_lower_bound
 from engine.embed.project import MapProjector, hardest_negatives, pca_2d, start_warm_up
 from engine.embed.sweeps import (
-    describe_negatives, describe_temperature, describe_why_cosine, negatives_and_dimension, temperature,
-    why_cosine)
+    describe_negatives,
+    describe_temperature,
+    describe_why_cosine,
+    negatives_and_dimension,
+    temperature,
+    why_cosine,
+)
 from engine.embed.trainer import DeferredTrainer, SupervisedTrainer, cached_dataset, start_run
 from engine.run import Run, RunOptions
 
@@ -68,6 +73,7 @@ TEXT = {
     "map_umap": "UMAP (when ready)",
     "warming": "UMAP is warming up (numba compiles its kernels once per server: {s:.0f} s so far) — showing PCA.",
     "umap_ready": "UMAP ready (warm-up took {s:.1f} s).",
+    "umap_warming": "UMAP warming up: {s:.0f} s so far.",
     "umap_busy": "Computing UMAP of step {step}… (showing {shown})",
     "umap_of": "UMAP of step {step} ({sec:.1f} s).",
     "umap_error": "UMAP failed: {err}. Showing PCA.",
@@ -347,15 +353,40 @@ def pick_random_anchor() -> None:
 st.subheader(TEXT["map"])
 mode = st.radio(TEXT["map_mode"], ["pca", "umap"], horizontal=True, key="embed_map_mode",
                 format_func=lambda m: TEXT["map_pca"] if m == "pca" else TEXT["map_umap"])
-if warm.done.is_set() and not warm.error:
-    st.caption(TEXT["umap_ready"].format(s=warm.seconds))
+
+
+status_box = st.container()  # the UMAP status goes here, filled after the map is drawn
 a1, a2 = st.columns([3, 1])
 a1.number_input(TEXT["anchor"], 0, 20_000, 0, key="embed_anchor")
 a2.button(TEXT["random_anchor"], key="embed_random_anchor", on_click=pick_random_anchor)
 
 
+def map_signature() -> tuple:
+    """Everything the map depends on. The map is redrawn only when this changes: a 5,000-point WebGL
+    scatter re-sent every second would keep the browser (software WebGL on a server) and the CPU busy."""
+    r = slots.get(SLOT)
+    snap = r.latest() if r is not None else None
+    step = snap.data.get("map_step") if snap is not None else None
+    projector = ss.get("embed_projector")
+    layout = projector.latest() if projector is not None else None
+    return (id(r), step, layout.version if layout is not None else None, ss.get("embed_map_mode"),
+            ss.get("embed_anchor"), warm.done.is_set())
+
+
 @st.fragment(run_every=1.0)
+def umap_status() -> None:
+    if warm.error:
+        st.caption(TEXT["umap_error"].format(err=warm.error))
+    elif warm.done.is_set():
+        st.caption(TEXT["umap_ready"].format(s=warm.seconds))
+    else:
+        st.caption(TEXT["umap_warming"].format(s=warm.seconds))
+    if ss.get("embed_map_drawn") != map_signature():
+        st.rerun()  # the whole page: the map below is drawn by the script, not by a timer
+
+
 def live_map() -> None:
+    ss["embed_map_drawn"] = map_signature()
     r = slots.get(SLOT)
     snap = r.latest() if r is not None else None
     if snap is None or "map_z" not in snap.data:
@@ -380,6 +411,10 @@ def live_map() -> None:
 
 
 live_map()
+
+
+with status_box:
+    umap_status()
 
 
 # ---- positive-pair gallery ---------------------------------------------------------------------

@@ -67,7 +67,7 @@ with st.sidebar:
     ds = DATASETS[dataset]
     st.caption(f"{ds.description}. " + TEXT["density"].format(
         kind=ds.density_kind + (" (exact)" if ds.density_kind == CLOSED_FORM else "")))
-    width = st.select_slider(TEXT["width"], [16, 32, 64, 128, 256], value=128, key="ml_width")
+    width = st.select_slider(TEXT["width"], [16, 32, 64, 128, 256], value=64, key="ml_width")
     depth = st.slider(TEXT["depth"], 1, 5, 3, key="ml_depth")
     lr = st.select_slider(TEXT["lr"], [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
                           value=defaults_for(dataset, "ml").get("lr", 1e-3), key="ml_lr")
@@ -83,7 +83,7 @@ config = ToyConfig(dataset=dataset, method="ml", steps=int(steps), seed=int(seed
 
 
 def make_run(cfg: ToyConfig) -> Run:
-    return Run(ToyTrainer(cfg), RunOptions(max_steps=cfg.steps, snapshot_hz=30, evaluate_every_s=1.0), name="ml")
+    return Run(ToyTrainer(cfg), RunOptions(max_steps=cfg.steps, snapshot_hz=40, evaluate_every_s=1.0), name="ml")
 
 
 slots = run_slots()
@@ -181,11 +181,14 @@ def curves_figure(r: Run) -> go.Figure:
     return fig
 
 
+# the side panel redraws less often than the live view: a Plotly redraw blocks the browser's main
+# thread (and the canvas animation with it) for tens of milliseconds on a CPU-only machine
+SIDE_PANEL_S = 2.0
 PANELS = {"surface": TEXT["tab_surface"], "push": TEXT["tab_push"], "curves": TEXT["tab_curves"],
           "shift": TEXT["tab_shift"]}
 
 
-@st.fragment(run_every=1.0 if live else None)
+@st.fragment(run_every=SIDE_PANEL_S if live else None)
 def side_panel(panel: str) -> None:
     # one panel at a time: the fragments share the session's script thread with the live view
     r = slots.get("ml")

@@ -5,10 +5,13 @@
 - `mosaic`: little binary images tiled into one array, NaN between them (drawn as a gap).
 - `pattern_masses`: each method's probability of every bars-and-stripes pattern and of the rest.
 - `chain_start`: a training sample to start the watched Metropolis chain from.
+- `wait_first_snapshot`: give a run that was just started the moment it needs to publish a picture.
+- `live_options`: how often a live run evaluates and publishes (enumeration cost grows as 2^d).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +21,7 @@ import torch
 from engine.binary.config import BinaryConfig
 from engine.binary.data import load_data
 from engine.binary.defaults import defaults_for
+from engine.run import RunOptions
 
 
 def page_configs(data: str, model: str, methods: Sequence[str], *, encoding: str = "best", k: int = 1,
@@ -43,6 +47,14 @@ def page_configs(data: str, model: str, methods: Sequence[str], *, encoding: str
             values["batch_size"] = batch_size
         out.append(BinaryConfig(**values))
     return out
+
+
+def live_options(configs: Sequence[BinaryConfig]) -> RunOptions:
+    """Exact metrics 4×/s up to 16 bits; beyond, one enumeration per lane costs ~16× more, so 0.5×/s."""
+    d = load_data(configs[0].data, configs[0].ising_c, configs[0].ising_train, configs[0].data_seed).d
+    small = d <= 16
+    return RunOptions(max_steps=configs[0].steps, snapshot_hz=4 if small else 1,
+                      evaluate_every_s=0.25 if small else 2.0)
 
 
 def curves(evaluations: Sequence[dict[str, float]], labels: Sequence[str],
@@ -83,9 +95,23 @@ def pattern_masses(snapshot: dict[str, Any], labels: Sequence[str]) -> dict[str,
     return out
 
 
-def chain_start(data: str, seed: int, ising_c: float = 1.0, ising_train: int = 10_000,
-                data_seed: int = 0) -> np.ndarray:
-    """A training sample (bits) picked by `seed`: where the watched chain starts, as CD's chains do."""
+def chain_start(data: str, seed: int, ising_c: float = 1.0, ising_train: int = 10_000, data_seed: int = 0,
+                source: str = "data") -> np.ndarray:
+    """Where the watched chain starts (bits): a training sample picked by `seed`, as CD's chains do
+    ("data"), or uniform random bits, as PCD's particles do ("random")."""
     train = load_data(data, ising_c, ising_train, data_seed).train
-    i = int(torch.randint(len(train), (1,), generator=torch.Generator().manual_seed(seed)))
+    gen = torch.Generator().manual_seed(seed)
+    if source == "random":
+        return torch.randint(2, (train.shape[1],), generator=gen).to(torch.uint8).numpy()
+    if source != "data":
+        raise ValueError("the chain starts from 'data' or 'random'")
+    i = int(torch.randint(len(train), (1,), generator=gen))
     return train[i].numpy().copy()
+
+
+def wait_first_snapshot(run, timeout: float = 2.0) -> bool:
+    """Wait (at most `timeout` s) until `run` has published a snapshot; True if it has one."""
+    deadline = time.monotonic() + timeout
+    while run.latest() is None and run.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return run.latest() is not None

@@ -58,9 +58,8 @@ def config_from_args(args: argparse.Namespace) -> EmbedConfig:
 
 def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_seconds: float | None = None
                    ) -> dict[str, Any]:
-    from engine.embed.trainer import (
-        EmbedTrainer, SupervisedTrainer, budget_run, dataset_for)
     from engine.embed.baselines import random_encoder_probe, raw_pixel_probe
+    from engine.embed.trainer import EmbedTrainer, SupervisedTrainer, budget_run, dataset_for
 
     t0 = time.perf_counter()
     data = dataset_for(config)

@@ -1,7 +1,8 @@
 """Encoders (the convolutional network that maps x to h) and heads on top of them.
 
 - `SmallCNN`: stages of two 3×3 conv-BN-ReLU layers, halving the resolution between stages (after a
-  stride-2 stem on images larger than 12 pixels), then a global average pool. Small enough to train in CPU-seconds on 8×8 digits and 32×32 shapes.
+  stride-2 stem on images larger than 12 pixels), then a global average pool. Small enough to train
+  in CPU-seconds on 8×8 digits and 32×32 shapes.
 - `ResNet18`: the CIFAR variant (3×3 stride-1 stem, no max-pool), four stages of two basic blocks.
 - `ProjectionHead`: the MLP g(·) of SimCLR / MoCo v2 (the probe reads the encoder's output, not z).
 - `PIRLHeads`: PIRL's two heads, f for the image v_I and g for its transform v_{I^t}.

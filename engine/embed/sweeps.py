@@ -162,7 +162,8 @@ def summarise_why_cosine(sweep: Sweep) -> dict[str, Any]:
             "norm_curve": [(int(curve["step"][i]), round(norm[i], 3)) for i in idx],
             "loss_first": round(loss[0], 4), "loss_min": round(min(loss), 4), "loss_last": round(loss[-1], 4),
             "loss_floor": round(curve["loss_floor"][0], 4) if curve.get("loss_floor") else None,
-            "steps_below_floor": int(sum(v < curve["loss_floor"][0] for v in loss)) if curve.get("loss_floor") else None,
+            "steps_below_floor": (int(sum(v < curve["loss_floor"][0] for v in loss))
+                                  if curve.get("loss_floor") else None),
         }
     return out
 
@@ -193,23 +194,26 @@ def describe_negatives(rows: list[dict[str, Any]]) -> str:
     ks = sorted({r["K"] for r in rows})
     if len(ks) < 2 or len(dims) < 2:
         return "Sweep at least two values of d and of K to compare."
-    acc = {(r["d"], r["K"]): r["linear_probe_acc"] for r in rows}
-    gains = {}
-    for d in dims:
-        if (d, ks[0]) in acc and (d, ks[-1]) in acc:
-            gains[d] = acc[(d, ks[-1])] - acc[(d, ks[0])]
-    if len(gains) < 2:
+    cell = {(r["d"], r["K"]): r for r in rows}
+    complete = [d for d in dims if (d, ks[0]) in cell and (d, ks[-1]) in cell]
+    if len(complete) < 2:
         return "Waiting for complete rows of the grid."
-    parts = [f"d={d}: {100 * g:+.1f} points from K={ks[0]} to K={ks[-1]}" for d, g in gains.items()]
-    low, high = gains[min(gains)], gains[max(gains)]
-    spread = max(acc.values()) - min(acc.values())
-    if high > low + 0.01 and high > 0.005:
-        verdict = ("More negatives helped more at the larger dimension, as the lecture argues.")
+    lo_k, hi_k = ks[0], ks[-1]
+    gain = {d: cell[(d, hi_k)]["linear_probe_acc"] - cell[(d, lo_k)]["linear_probe_acc"] for d in complete}
+    probe = [r["linear_probe_acc"] for r in rows]
+    spread = max(probe) - min(probe)
+    text = (f"Probe accuracy from K={lo_k} to K={hi_k}: "
+            + "; ".join(f"d={d} {100 * g:+.1f} points" for d, g in gain.items()) + ". ")
+    if gain[complete[-1]] > gain[complete[0]] + 0.01 and gain[complete[-1]] > 0.005:
+        text += "More negatives helped more at the larger dimension, as the lecture argues. "
     else:
-        verdict = ("The lecture's claim (higher d needs more negatives) does not show at this budget: "
-                   f"probe accuracy varies by only {100 * spread:.1f} points over the whole grid. "
-                   "Look at effective rank and uniformity instead, which do move.")
-    return "Probe accuracy change with K — " + "; ".join(parts) + ". " + verdict
+        text += (f"The lecture's claim (higher d needs more negatives) does not show in the probe at this budget: "
+                 f"it varies by {100 * spread:.1f} points over the whole grid. ")
+    uni = "; ".join(f"d={d} {cell[(d, lo_k)]['uniformity']:.2f} → {cell[(d, hi_k)]['uniformity']:.2f}"
+                    for d in complete)
+    rank = ", ".join(f"d={d}: {cell[(d, hi_k)]['effective_rank']:.1f}" for d in complete)
+    return text + (f"Uniformity (lower = more spread on the sphere) from K={lo_k} to K={hi_k}: {uni}. "
+                   f"Effective rank at K={hi_k}: {rank}.")
 
 
 def describe_temperature(rows: list[dict[str, Any]]) -> str:

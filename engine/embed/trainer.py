@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from engine.device import pick_device
 from engine.embed import background
@@ -26,7 +25,14 @@ from engine.embed.augment import Augmenter, default_augment
 from engine.embed.config import EmbedConfig
 from engine.embed.data import ImageSet, load_dataset, to_float
 from engine.embed.evaluate import (
-    contrastive_accuracy, effective_rank, extract, frozen, knn_accuracy, linear_probe, uniformity)
+    contrastive_accuracy,
+    effective_rank,
+    extract,
+    frozen,
+    knn_accuracy,
+    linear_probe,
+    uniformity,
+)
 from engine.embed.models import Classifier, build_encoder
 from engine.embed.objectives import build_objective
 from engine.run import Run, RunOptions
@@ -133,6 +139,14 @@ class EmbedTrainer:
         idx = self.sampler.next()
         x = to_float(self.x_train[idx.to(self.device)])
         x1, x2 = self.augmenter.pair(x, self.gen)
+        row = self.train_on_views(x1, x2, idx)
+        self.images_seen += 2 * len(idx)
+        self.train_seconds += time.perf_counter() - t0
+        return row
+
+    def train_on_views(self, x1: Tensor, x2: Tensor, idx: Tensor) -> dict[str, float]:
+        """One optimiser step on given views (the step without sampling and augmentation: the bench
+        times it alone as the model-only limit)."""
         x1, x2 = self.precision.images(x1), self.precision.images(x2)
         self.encoder.train()
         self.objective.train()
@@ -142,8 +156,6 @@ class EmbedTrainer:
         out.loss.backward()
         self.opt.step()
         self.step_count += 1
-        self.images_seen += 2 * len(idx)
-        self.train_seconds += time.perf_counter() - t0
         self._last = {"idx": idx, "a": out.a[:PAIRS_SHOWN], "b": out.b[:PAIRS_SHOWN]}
         return {"loss": out.loss.item(), "epoch": float(self.sampler.epoch), **out.scalars}
 

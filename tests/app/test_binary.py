@@ -25,6 +25,11 @@ def _small(at, steps=20):
     return at.run()
 
 
+def _step_once(at):
+    at.button(key="bin_step").click().run()
+    return _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+
+
 def _charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
@@ -58,8 +63,7 @@ def test_train_runs_to_the_budget():
 
 def test_patterns_panel_shows_30_patterns_and_the_rest():
     at = _small(open_page("binary"))
-    at.button(key="bin_step").click().run()
-    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    at = _step_once(at)
     at.segmented_control(key="bin_panel").set_value("patterns").run()
     no_exception(at)
     bars = [t for c in _charts(at) for t in c["data"] if t.get("type") == "bar"]
@@ -71,8 +75,7 @@ def test_ising_shows_learned_and_true_couplings():
     at = open_page("binary")
     at.selectbox(key="bin_data").set_value("ising")
     at = _small(at)
-    at.button(key="bin_step").click().run()
-    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    at = _step_once(at)
     at.segmented_control(key="bin_panel").set_value("couplings").run()
     no_exception(at)
     heat = [t for c in _charts(at) for t in c["data"] if t.get("type") == "heatmap"]
@@ -81,8 +84,7 @@ def test_ising_shows_learned_and_true_couplings():
 
 def test_watched_chain_steps_one_proposal_at_a_time():
     at = _small(open_page("binary"))
-    at.button(key="bin_step").click().run()
-    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    at = _step_once(at)
     assert at.selectbox(key="bin_chain_method").value == "cd-1"
     at.button(key="bin_chain_next").click().run()
     no_exception(at)
@@ -100,3 +102,16 @@ def test_impossible_settings_are_a_clear_error():
     at.checkbox(key="bin_ml").uncheck().run()
     no_exception(at)
     assert at.error and "at least one method" in at.error[0].value
+
+
+def test_negatives_view_and_a_chain_from_random_bits():
+    at = _small(open_page("binary"))
+    at = _step_once(at)
+    at.radio(key="bin_show").set_value("negatives").run()
+    no_exception(at)
+    ticks = [c["layout"]["yaxis"].get("ticktext") for c in _charts(at) if c["layout"].get("yaxis", {}).get("ticktext")]
+    assert ["data", "cd-1"] in ticks  # only CD contrasts sampled states; ML and MPF have no row
+    at.radio(key="bin_chain_source").set_value("random").run()
+    at.button(key="bin_chain_ten").click().run()
+    no_exception(at)
+    assert any("Proposal 10**" in m.value for m in at.markdown)

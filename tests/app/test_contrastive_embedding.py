@@ -7,10 +7,10 @@ import json
 import time
 
 import pytest
-from tests.app.conftest import no_exception, open_page
 
 import engine.embed.data as data_mod
 import engine.embed.project as project
+from tests.app.conftest import no_exception, open_page
 
 
 @pytest.fixture(autouse=True)

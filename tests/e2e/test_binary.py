@@ -49,7 +49,7 @@ def test_nll_curves_grow_and_the_chain_steps(page):
     page.get_by_text("Proposal 1", exact=False).first.wait_for(timeout=20_000)
     page.get_by_role("button", name="Next proposal", exact=True).click()
     page.get_by_text("Proposal 2", exact=False).first.wait_for(timeout=20_000)
-    text = page.get_by_text("Proposal 2", exact=False).first.inner_text()
+    text = page.locator("[data-testid='stMarkdownContainer']", has_text="Proposal 2").first.inner_text()
     assert "ΔE" in text and ("accepted" in text or "rejected" in text)
     page.get_by_role("button", name="Pause", exact=True).click()
     assert page.locator("[data-testid='stException']").count() == 0

@@ -42,7 +42,8 @@ def brute_nt_xent(z1, z2, tau, energy=None):
 @pytest.mark.parametrize("n,d,tau", [(3, 4, 0.5), (4, 2, 0.1), (2, 5, 1.0)])
 def test_nt_xent_matches_the_formula(n, d, tau):
     gen = torch.Generator().manual_seed(n * 10 + d)
-    z1, z2 = torch.randn(n, d, generator=gen, dtype=torch.float64), torch.randn(n, d, generator=gen, dtype=torch.float64)
+    z1 = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    z2 = torch.randn(n, d, generator=gen, dtype=torch.float64)
     v_fast, g_fast = grads(lambda a, b: nt_xent(a, b, tau)[0], z1, z2)
     v_slow, g_slow = grads(lambda a, b: brute_nt_xent(a, b, tau), z1, z2)
     torch.testing.assert_close(v_fast, v_slow)
@@ -52,7 +53,8 @@ def test_nt_xent_matches_the_formula(n, d, tau):
 
 def test_l2_variant_matches_the_formula():
     gen = torch.Generator().manual_seed(3)
-    z1, z2 = torch.randn(3, 4, generator=gen, dtype=torch.float64), torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    z1 = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    z2 = torch.randn(3, 4, generator=gen, dtype=torch.float64)
     neg_sq = lambda u, v: -((u - v) ** 2).sum()
     v_fast, g_fast = grads(lambda a, b: nt_xent_l2(a, b, 0.7)[0], z1, z2)
     v_slow, g_slow = grads(lambda a, b: brute_nt_xent(a, b, 0.7, energy=neg_sq), z1, z2)
@@ -174,10 +176,38 @@ def test_pirl_loss_is_the_lambda_mix_against_the_memory_bank_and_updates_it():
     v = enc(torch.cat([x1, x2]))
     f_v = F.normalize(pirl.heads.f(v[:4]), dim=1)
     g_vt = F.normalize(pirl.heads.g(v[4:]), dim=1)
-    expected = 0.3 * brute_l_nce(bank0[idx], g_vt, bank0[negs], 0.5) + 0.7 * brute_l_nce(bank0[idx], f_v, bank0[negs], 0.5)
+    m, negatives = bank0[idx], bank0[negs]
+    expected = 0.3 * brute_l_nce(m, g_vt, negatives, 0.5) + 0.7 * brute_l_nce(m, f_v, negatives, 0.5)
     torch.testing.assert_close(out.loss, expected)
     # m_I ← normalise(μ m_I + (1 − μ) f(v_I)); other slots untouched
     torch.testing.assert_close(pirl.bank[idx], F.normalize(0.5 * bank0[idx] + 0.5 * f_v.detach(), dim=1))
     untouched = torch.ones(12, dtype=torch.bool)
     untouched[idx] = False
     torch.testing.assert_close(pirl.bank[untouched], bank0[untouched])
+
+
+def test_losses_stay_float32_under_bf16_autocast():
+    """The CUDA path runs the encoder under bf16 autocast; the similarities must not be rounded.
+    CPU autocast exercises the same code."""
+    from engine.embed.objectives.simclr import SimCLR
+
+    torch.manual_seed(0)
+    enc = SmallCNN(1, 8, width=4)
+    obj = SimCLR(enc.out_dim, 8, temperature=0.1)
+    x1, x2 = torch.rand(16, 1, 8, 8), torch.rand(16, 1, 8, 8)
+    plain = obj(enc, x1, x2, torch.arange(16)).loss
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        mixed = obj(enc, x1, x2, torch.arange(16))
+    assert mixed.loss.dtype == torch.float32
+    # only the encoder and head ran in bf16: the loss moves by their rounding, not the loss's own
+    assert abs(mixed.loss.item() - plain.item()) < 0.05
+    z1, z2 = torch.randn(64, 32), torch.randn(64, 32)
+    exact = nt_xent(z1, z2, 0.05)[0]
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        from engine.embed.objectives import float32_loss
+
+        with float32_loss(z1):
+            guarded = nt_xent(z1, z2, 0.05)[0]
+        unguarded = nt_xent(z1, z2, 0.05)[0]
+    assert guarded.item() == pytest.approx(exact.item(), abs=1e-6)
+    assert abs(unguarded.item() - exact.item()) > 1e-4  # what the guard prevents

@@ -42,7 +42,11 @@ def test_evaluate_reports_probes_and_map():
         assert np.isfinite(ev[key])
     assert 0.1 < ev["linear_probe_acc"] <= 1  # even a barely trained CNN beats chance on digits
     snap = tr.snapshot()
-    assert snap["map_z"].shape == (len(tr.data.x_test), 16) and snap["map_labels"].shape == (len(tr.data.x_test),)
+    n_all = len(tr.data.x_test) + len(tr.data.x_train)  # 1,797 < map_size 2,000: every image, test first
+    assert snap["map_z"].shape == (n_all, 16) and snap["map_labels"].shape == (n_all,)
+    assert snap["map_labels"][: len(tr.data.y_test)].tolist() == tr.data.y_test.tolist()
+    assert snap["map_pair_a"].shape == snap["map_pair_b"].shape == (64, 16)
+    assert (tr.map_image(0) == tr.data.x_test[0].permute(1, 2, 0).numpy()).all()
 
 
 def test_run_drives_the_trainer_and_budget_stops_it():

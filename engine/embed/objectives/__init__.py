@@ -30,6 +30,12 @@ def full_precision(t: Tensor) -> Tensor:
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
+def float32_loss(t: Tensor):
+    """Context: no autocast, so similarities and the loss are computed in float32 (under bf16 autocast
+    a matmul of unit vectors would be rounded to ~3 significant digits)."""
+    return torch.autocast(device_type=t.device.type, enabled=False)
+
+
 def top1_positive(logits: Tensor, positive: Tensor) -> float:
     """Fraction of rows whose largest logit is the positive's: the "contrastive accuracy"."""
     return (logits.argmax(dim=1) == positive).float().mean().item()

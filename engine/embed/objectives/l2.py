@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import ProjectionHead
-from engine.embed.objectives import StepOut, full_precision, top1_positive
+from engine.embed.objectives import StepOut, float32_loss, full_precision, top1_positive
 from engine.embed.objectives.simclr import nt_xent_lower_bound, pair_logits
 
 Tensor = torch.Tensor
@@ -52,7 +52,8 @@ class SimCLRL2(nn.Module):
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
         n = len(x1)
         z = full_precision(self.head(encoder(torch.cat([x1, x2]))))
-        loss, logits, positive = nt_xent_l2(z[:n], z[n:], self.temperature)
+        with float32_loss(z):
+            loss, logits, positive = nt_xent_l2(z[:n], z[n:], self.temperature)
         zd = z.detach()
         return StepOut(loss, zd[:n], zd[n:], {
             "contrastive_acc": top1_positive(logits.detach(), positive),

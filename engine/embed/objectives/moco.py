@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import ProjectionHead
-from engine.embed.objectives import StepOut, full_precision, top1_positive
+from engine.embed.objectives import StepOut, float32_loss, full_precision, top1_positive
 
 Tensor = torch.Tensor
 
@@ -80,9 +80,6 @@ class MoCo(nn.Module):
         self._synced = False
         self.gen: torch.Generator | None = None  # the run's generator (shuffles the BN groups)
 
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        return list(self.head.parameters())
-
     def embed_features(self, h: Tensor) -> Tensor:
         return F.normalize(self.head(h), dim=1)
 
@@ -132,7 +129,8 @@ class MoCo(nn.Module):
             k = F.normalize(full_precision(_grouped(key, x, self.bn_groups, order)), dim=1)
         queue = self.queue.clone()
         k_for_q = torch.cat([k[n:], k[:n]])  # view 1's key is view 2's encoding and vice versa
-        loss, logits = moco_loss(q, k_for_q, queue, self.temperature)
+        with float32_loss(q):
+            loss, logits = moco_loss(q, k_for_q, queue, self.temperature)
         self.enqueue(k[:n])
         positive = torch.zeros(len(q), dtype=torch.long, device=q.device)
         qd = q.detach()

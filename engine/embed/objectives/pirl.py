@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import PIRLHeads
-from engine.embed.objectives import StepOut, full_precision, top1_positive
+from engine.embed.objectives import StepOut, float32_loss, full_precision, top1_positive
 
 Tensor = torch.Tensor
 
@@ -97,9 +97,10 @@ class PIRL(nn.Module):
         neg_idx = sample_negatives(len(self.bank), idx, self.n_negatives, self.gen).to(self.bank.device)
         negatives = self.bank[neg_idx]
         m = self.bank[idx]
-        l_g, logits = l_nce(m, g_vt, negatives, self.temperature)
-        l_f, _ = l_nce(m, f_v, negatives, self.temperature)
-        loss = (self.lam * l_g + (1 - self.lam) * l_f).mean()
+        with float32_loss(f_v):
+            l_g, logits = l_nce(m, g_vt, negatives, self.temperature)
+            l_f, _ = l_nce(m, f_v, negatives, self.temperature)
+            loss = (self.lam * l_g + (1 - self.lam) * l_f).mean()
         self.update_bank(idx, f_v)
         positive = torch.zeros(n, dtype=torch.long, device=logits.device)
         return StepOut(loss, f_v.detach(), g_vt.detach(), {

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import ProjectionHead
-from engine.embed.objectives import StepOut, full_precision, top1_positive
+from engine.embed.objectives import StepOut, float32_loss, full_precision, top1_positive
 
 Tensor = torch.Tensor
 
@@ -78,7 +78,8 @@ class SimCLR(nn.Module):
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
         n = len(x1)
         z = self.head(encoder(torch.cat([x1, x2])))  # one pass: BN sees both views
-        loss, logits, positive = nt_xent(full_precision(z[:n]), full_precision(z[n:]), self.temperature)
+        with float32_loss(z):
+            loss, logits, positive = nt_xent(full_precision(z[:n]), full_precision(z[n:]), self.temperature)
         zn = F.normalize(full_precision(z.detach()), dim=1)
         return StepOut(loss, zn[:n], zn[n:], {
             "contrastive_acc": top1_positive(logits.detach(), positive),

@@ -1,0 +1,58 @@
+"""Sweeps as Trainers (schedules, rows, curves) and the sentences the page writes from their rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.embed.sweeps import (
+    Sweep, describe_negatives, describe_temperature, negatives_and_dimension, summarise_why_cosine, temperature,
+    why_cosine)
+from engine.run import Run, RunOptions
+
+TINY = dict(batch_size=32, width=8, device="cpu")
+
+
+def test_why_cosine_trains_both_variants_step_for_step():
+    sweep = why_cosine("digits", steps=3, **TINY)
+    Run(sweep, RunOptions(max_steps=sweep.total_steps)).run_to_end()
+    assert [r["label"] for r in sweep.rows] == ["simclr", "simclr_l2"]
+    for curve in sweep.curves.values():
+        assert list(curve["step"]) == [1, 2, 3] and len(curve["embedding_norm"]) == 3
+    s = summarise_why_cosine(sweep)
+    assert s["simclr"]["loss_floor"] == s["simclr_l2"]["loss_floor"] > 0  # same τ, same floor
+    assert s["simclr"]["steps_below_floor"] == 0  # the cosine loss cannot go below it
+
+
+def test_grid_and_temperature_sweeps_make_one_row_per_cell():
+    grid = negatives_and_dimension("digits", dims=(4, 8), negatives=(8, 32), steps=2, **TINY)
+    Run(grid, RunOptions(max_steps=grid.total_steps)).run_to_end()
+    assert {(r["d"], r["K"]) for r in grid.rows} == {(4, 8), (4, 32), (8, 8), (8, 32)}
+    assert grid.snapshot()["done"] == 4
+    temps = temperature("digits", temperatures=(0.1, 1.0), steps=2, **TINY)
+    Run(temps, RunOptions(max_steps=temps.total_steps)).run_to_end()
+    assert [r["temperature"] for r in temps.rows] == [0.1, 1.0]
+    with pytest.raises(RuntimeError, match="complete"):
+        temps.step()
+    with pytest.raises(ValueError):
+        Sweep("x", [], 3)
+
+
+def row(d, k, acc, uni=-2.0, rank=3.0):
+    return {"d": d, "K": k, "linear_probe_acc": acc, "uniformity": uni, "effective_rank": rank}
+
+
+def test_negatives_text_reports_what_was_measured():
+    flat = [row(4, 16, 0.97), row(4, 1024, 0.975), row(64, 16, 0.97), row(64, 1024, 0.971)]
+    assert "does not show" in describe_negatives(flat)
+    claim = [row(4, 16, 0.90), row(4, 1024, 0.90), row(64, 16, 0.80), row(64, 1024, 0.92)]
+    text = describe_negatives(claim)
+    assert "helped more at the larger dimension" in text and "d=64 +12.0 points" in text
+    assert "at least two" in describe_negatives([row(4, 16, 0.9), row(4, 64, 0.9)])
+
+
+def test_temperature_text():
+    rows = [{"temperature": 0.05, "contrastive_acc_test": 0.9, "linear_probe_acc": 0.6},
+            {"temperature": 0.5, "contrastive_acc_test": 0.7, "linear_probe_acc": 0.8}]
+    assert "do not move together" in describe_temperature(rows)
+    rows[1]["contrastive_acc_test"] = 0.95
+    assert "alike" in describe_temperature(rows)
