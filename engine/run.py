@@ -348,3 +348,16 @@ class Run:
                     hit_budget = opts.max_steps is not None and self.step >= opts.max_steps
                     self.state = FINISHED if hit_budget else STOPPED
             self._emit("on_end")
+
+
+def train_headless(trainer: Trainer, max_steps: int, *, evaluate_every_steps: int, name: str = "run",
+                   on_evaluate: Callable[[Run], None] | None = None, snapshot_hz: float = 30.0) -> Run:
+    """Train to `max_steps` in the calling thread (the CLI's way); a diverged run raises RuntimeError."""
+    run = Run(trainer, RunOptions(max_steps=max_steps, evaluate_every_steps=evaluate_every_steps,
+                                  snapshot_hz=snapshot_hz), name=name)
+    if on_evaluate is not None:
+        run.add_callback("on_evaluate", on_evaluate)
+    run.run_to_end()
+    if run.state == FAILED:
+        raise RuntimeError(run.message)
+    return run

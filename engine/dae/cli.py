@@ -16,7 +16,7 @@ from engine.dae.manifolds import MANIFOLDS
 from engine.dae.objective import CORRUPTIONS
 from engine.dae.trainer import METRICS, DAETrainer
 from engine.device import describe
-from engine.run import Run, RunOptions
+from engine.run import Run, train_headless
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,11 +48,8 @@ def train(config: DAEConfig, log_every: int = 1000) -> tuple[Run, dict[str, Any]
     if log_every < 1:
         raise ValueError("log_every must be >= 1")
     trainer = DAETrainer(config)
-    run = Run(trainer, RunOptions(max_steps=config.steps, evaluate_every_steps=log_every, snapshot_hz=0.1), name="dae")
-    run.add_callback("on_evaluate", lambda r: progress(f"step {r.step}: {_rounded(r.last_evaluation())}"))
-    run.run_to_end()
-    if run.state == "failed":
-        raise RuntimeError(run.message)
+    run = train_headless(trainer, config.steps, evaluate_every_steps=log_every, name="dae", snapshot_hz=0.1,
+                         on_evaluate=lambda r: progress(f"step {r.step}: {_rounded(r.last_evaluation())}"))
     ev = run.last_evaluation()
     result = {
         "dataset": config.dataset,

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.cli import progress
 from engine.device import describe
-from engine.run import Run, RunOptions
+from engine.run import Run, train_headless
 from engine.toy.config import ToyConfig
 from engine.toy.data import DATASETS
 from engine.toy.defaults import defaults_for
@@ -41,11 +41,8 @@ def train(config: ToyConfig, log_every: int = 500) -> tuple[Run, dict[str, Any]]
     from engine.toy.trainer import ToyTrainer
 
     trainer = ToyTrainer(config)
-    run = Run(trainer, RunOptions(max_steps=config.steps, evaluate_every_steps=log_every), name="toy")
-    run.add_callback("on_evaluate", lambda r: progress(f"step {r.step}: {r.last_evaluation()}"))
-    run.run_to_end()
-    if run.state == "failed":
-        raise RuntimeError(run.message)
+    run = train_headless(trainer, config.steps, evaluate_every_steps=log_every, name="toy",
+                         on_evaluate=lambda r: progress(f"step {r.step}: {r.last_evaluation()}"))
     ev = run.last_evaluation()
     result = {
         "dataset": config.dataset,
