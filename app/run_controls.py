@@ -51,6 +51,7 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
         run = slots.replace(name, make_run(config))
         st.session_state[cfg_key] = config
         run.start(paused=True)
+        st.rerun()  # redraw the buttons above for the fresh run ("Train", not "Resume")
     if run is not None and st.session_state.get(cfg_key) not in (None, config) and run.state in (RUNNING, PAUSED):
         st.caption(t["changed"])
     return run

@@ -46,11 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="experiment", metavar="EXPERIMENT")
     for name, (module, help_text) in _available().items():
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as exc:  # one experiment's missing package must not break the others
+            sub.add_parser(name, help=f"(unavailable: {exc})")
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers on the CPU)")
         p.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps")
         p.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(p)
+        mod.add_arguments(p)
     return parser
 
 
@@ -63,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "experiment", None):
         parser.print_help()
+        return 2
+    if not hasattr(args, "_module"):
+        print(f"error: the experiment {args.experiment!r} cannot run here (a package is missing; see --help)",
+              file=sys.stderr)
         return 2
     module = importlib.import_module(args._module)
     t0 = time.perf_counter()

@@ -120,6 +120,12 @@ TEXT = {
     "uniformity": "uniformity",
     "contrastive_test": "contrastive acc (held-out views)",
     "error_prefix": "Stopped: ",
+    "status_help": "The probe is refitted every few seconds on frozen features of the whole training split.",
+    "choose_dk": "Choose at least one d and one K.",
+    "choose_tau": "Choose at least one temperature.",
+    "accuracy": "accuracy",
+    "hardest": "hardest negatives",
+    "gallery_caption": "x | five random views (any two tiles of a row make a positive pair)",
 }
 
 SLOT, SUP_SLOT = "embed", "embed_supervised"
@@ -247,7 +253,7 @@ def curves_figure(r: Run, cfg: EmbedConfig) -> go.Figure:
                         yaxis="y2", mode="lines", line=dict(dash="dash", color=colours[key]))
     fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10), uirevision="embed-curves",
                       xaxis_title="step", yaxis=dict(title=TEXT["loss"], rangemode="tozero"),
-                      yaxis2=dict(title="accuracy", overlaying="y", side="right", range=[0, 1.01]),
+                      yaxis2=dict(title=TEXT["accuracy"], overlaying="y", side="right", range=[0, 1.01]),
                       legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -268,7 +274,7 @@ def live_status() -> None:
     inner = trainer.inner
     st.caption(TEXT["status"].format(state=r.state, step=r.step, epoch=inner.sampler.epoch,
                                      ips=inner.images_per_second(), seconds=r.elapsed),
-               help="The probe is refitted every few seconds on frozen features of the whole training split.")
+               help=TEXT["status_help"])
     if baselines is not None and not baselines.done.is_set():
         st.caption(TEXT["baselines_wait"])
     elif baselines is not None and baselines.error:
@@ -334,7 +340,7 @@ def map_figure(snap: dict, xy: np.ndarray, classes: tuple[str, ...], anchor: int
     fig.add_trace(go.Scatter(x=seg_x, y=seg_y, mode="lines+markers", name=TEXT["pairs"],
                              line=dict(color="rgba(0,0,0,0.55)", width=1), marker=dict(size=5, symbol="x"),
                              hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=xy[negs, 0], y=xy[negs, 1], mode="markers", name="hardest negatives",
+    fig.add_trace(go.Scatter(x=xy[negs, 0], y=xy[negs, 1], mode="markers", name=TEXT["hardest"],
                              marker=dict(size=13, symbol="circle-open", color="#d62728", line=dict(width=2)),
                              hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[xy[anchor, 0]], y=[xy[anchor, 1]], mode="markers", name=f"anchor #{anchor}",
@@ -433,7 +439,7 @@ with st.expander(TEXT["gallery"], expanded=False):
         gen = torch.Generator().manual_seed(ss.get("embed_gallery_seed", 0))
         pick = torch.randperm(len(data.x_train), generator=gen)[:6]
         grid = positive_pair_gallery(data.x_train[pick], aug, 5, gen, scale=max(1, 64 // data.size))
-        st.image(grid.numpy(), caption="x | five random views (each pair of tiles in a row is a positive pair)")
+        st.image(grid.numpy(), caption=TEXT["gallery_caption"])
 
 
 # ---- sweeps --------------------------------------------------------------------------------------
@@ -517,7 +523,7 @@ with tab_neg:
                         key="embed_neg_ks")
     neg_steps = n3.select_slider(TEXT["steps_per_cell"], [25, 50, 100, 200, 400], value=50, key="embed_neg_steps")
     if not dims or not ks:
-        st.error("Choose at least one d and one K.")
+        st.error(TEXT["choose_dk"])
     else:
         sweep_controls("neg", lambda: negatives_and_dimension(config.dataset, tuple(sorted(dims)), tuple(sorted(ks)),
                                                               neg_steps, seed=config.seed, **sweep_overrides(config)))
@@ -553,7 +559,7 @@ with tab_temp:
                           key="embed_taus")
     temp_steps = t2.select_slider(TEXT["steps_per_cell"], [25, 50, 100, 200, 400], value=100, key="embed_temp_steps")
     if not taus:
-        st.error("Choose at least one temperature.")
+        st.error(TEXT["choose_tau"])
     else:
         sweep_controls("temp", lambda: temperature(config.dataset, tuple(sorted(taus)), temp_steps, seed=config.seed,
                                                    **sweep_overrides(config)))
@@ -570,7 +576,7 @@ with tab_temp:
                         name=TEXT["contrastive_test"], mode="lines+markers")
         fig.add_scatter(x=t, y=np.array([r["linear_probe_acc"] for r in rows], dtype=np.float32),
                         name=TEXT["probe_acc"], mode="lines+markers")
-        fig.update_layout(height=320, xaxis=dict(title="τ", type="log"), yaxis=dict(title="accuracy", range=[0, 1.01]),
+        fig.update_layout(height=320, xaxis=dict(title="τ", type="log"), yaxis=dict(title=TEXT["accuracy"], range=[0, 1.01]),
                           margin=dict(l=10, r=10, t=10, b=10), uirevision="embed-temp")
         st.plotly_chart(fig, key="embed_temp_fig", width="stretch")
         st.info(describe_temperature(rows))

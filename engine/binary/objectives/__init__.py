@@ -9,9 +9,6 @@ optimiser and the checkpoints.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +17,7 @@ from torch import nn
 
 from engine.binary.data import BinaryData
 from engine.binary.models import BinaryEnergy
+from engine.registry import Registry
 
 
 @dataclass
@@ -44,35 +42,14 @@ class Objective(nn.Module):
         raise NotImplementedError
 
 
-Builder = Callable[[Any, ObjectiveContext, BinaryEnergy], Objective]
-OBJECTIVES: dict[str, Builder] = {}
-LABELS: dict[str, str] = {}
 # the order the page and the CLI list them in
-ORDER = ("ml", "cd", "pcd", "rm", "mpf", "nce")
-
-
-def register(name: str, label: str) -> Callable[[Builder], Builder]:
-    def deco(builder: Builder) -> Builder:
-        OBJECTIVES[name] = builder
-        LABELS[name] = label
-        return builder
-
-    return deco
-
-
-def _load_all() -> None:
-    # importing the modules runs their @register decorators
-    for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
+REGISTRY = Registry(__name__, __path__, order=("ml", "cd", "pcd", "rm", "mpf", "nce"))
+register = REGISTRY.register
 
 
 def available() -> dict[str, str]:
-    _load_all()
-    return {name: LABELS[name] for name in sorted(LABELS, key=lambda n: (ORDER + (n,)).index(n))}
+    return REGISTRY.available()
 
 
 def build_objective(name: str, config: Any, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
-    _load_all()
-    if name not in OBJECTIVES:
-        raise ValueError(f"unknown method {name!r}; choose one of {list(available())}")
-    return OBJECTIVES[name](config, ctx, model)
+    return REGISTRY.build(name, config, ctx, model)

@@ -8,7 +8,6 @@ nn.Modules so that their parameters join the optimiser and their state the check
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.registry import Registry
 from engine.toy.data import ToyDataset
 from engine.toy.grid import Grid
 
@@ -48,36 +48,13 @@ class Objective(nn.Module):
         raise NotImplementedError
 
 
-Builder = Callable[[Any, ObjectiveContext], Objective]
-OBJECTIVES: dict[str, Builder] = {}
-LABELS: dict[str, str] = {}
-
-
-def register(name: str, label: str) -> Callable[[Builder], Builder]:
-    def deco(builder: Builder) -> Builder:
-        OBJECTIVES[name] = builder
-        LABELS[name] = label
-        return builder
-
-    return deco
+REGISTRY = Registry(__name__, __path__, order=("ml", "cd", "pcd", "nce", "dsm"))
+register = REGISTRY.register
 
 
 def build_objective(name: str, config: Any, ctx: ObjectiveContext) -> Objective:
-    _load_all()
-    if name not in OBJECTIVES:
-        raise ValueError(f"unknown method {name!r}; choose one of {sorted(OBJECTIVES)}")
-    return OBJECTIVES[name](config, ctx)
+    return REGISTRY.build(name, config, ctx)
 
 
 def available() -> dict[str, str]:
-    _load_all()
-    return dict(LABELS)
-
-
-def _load_all() -> None:
-    # importing the modules runs their @register decorators
-    import importlib
-    import pkgutil
-
-    for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
+    return REGISTRY.available()
