@@ -177,8 +177,9 @@ function tick(s) {
   const serverNow = (Date.now() + offset) / 1000;
   const playAt = serverNow - s.delay;
   let next = null;
-  // one frame per animation tick; when more than a second behind, skip ahead to catch up
-  while (s.queue.length > 1 && s.queue[1].t <= playAt - 0.6) s.queue.shift();
+  // one frame per animation tick; when a late batch puts us behind the schedule, skip ahead so the
+  // picture never trails the engine by more than the playback delay plus 0.15 s
+  while (s.queue.length > 1 && s.queue[1].t <= playAt - 0.15) s.queue.shift();
   if (s.queue.length && s.queue[0].t <= playAt) next = s.queue.shift();
   // when the run is paused or stepped there is nothing to wait for: show the newest at once
   if (!next && s.queue.length && !s.config.running) next = s.queue.splice(0).pop();
