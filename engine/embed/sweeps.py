@@ -216,18 +216,31 @@ def describe_negatives(rows: list[dict[str, Any]]) -> str:
                    f"Effective rank at K={hi_k}: {rank}.")
 
 
+def _ranks(values: list[float]) -> np.ndarray:
+    return np.argsort(np.argsort(values)).astype(np.float64)
+
+
 def describe_temperature(rows: list[dict[str, Any]]) -> str:
+    """Do contrastive accuracy and probe accuracy pick the same temperature, and rank τ alike?"""
     if len(rows) < 2:
         return ""
     by_contrastive = max(rows, key=lambda r: r["contrastive_acc_test"])
     by_probe = max(rows, key=lambda r: r["linear_probe_acc"])
-    order_c = [r["temperature"] for r in sorted(rows, key=lambda r: r["contrastive_acc_test"])]
-    order_p = [r["temperature"] for r in sorted(rows, key=lambda r: r["linear_probe_acc"])]
+    rc = _ranks([r["contrastive_acc_test"] for r in rows])
+    rp = _ranks([r["linear_probe_acc"] for r in rows])
+    rho = float(np.corrcoef(rc, rp)[0, 1]) if len(rows) > 2 else float("nan")
+    probe_spread = max(r["linear_probe_acc"] for r in rows) - min(r["linear_probe_acc"] for r in rows)
     text = (f"Best contrastive accuracy at τ={by_contrastive['temperature']} "
             f"({100 * by_contrastive['contrastive_acc_test']:.1f} %), best probe accuracy at "
-            f"τ={by_probe['temperature']} ({100 * by_probe['linear_probe_acc']:.1f} %). ")
-    if by_contrastive is not by_probe or order_c != order_p:
-        text += "The two do not move together: solving the pretext task better is not the same as better features."
+            f"τ={by_probe['temperature']} ({100 * by_probe['linear_probe_acc']:.1f} %); rank correlation of the "
+            f"two over τ: {rho:.2f}. ")
+    if by_contrastive is not by_probe:
+        text += "The temperature that solves the pretext task best is not the one that gives the best features."
+    elif not rho >= 0.8:
+        text += "Same best τ, but the two rank the temperatures differently."
     else:
-        text += "Here they happened to rank the temperatures alike."
+        text += ("At this budget the two moved together; SimCLR's Table 5 gap (ImageNet, τ 0.05: 90.5 % contrastive "
+                 "but 59.7 % linear; τ 0.1: 87.8 % / 64.4 %) does not show here.")
+    if probe_spread < 0.01:
+        text += f" Caution: the probe varies by only {100 * probe_spread:.1f} points, within its noise."
     return text

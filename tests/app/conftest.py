@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,14 @@ def open_page(stem: str, timeout: float = 60) -> AppTest:
 
 def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def wait_for(at: AppTest, cond, timeout: float = 20.0, every: float = 0.3) -> AppTest:
+    """Rerun `at` until `cond(at)` holds (each rerun costs the training thread CPU: do not poll too fast)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if cond(at):
+            return at
+        time.sleep(every)
+    return at

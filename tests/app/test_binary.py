@@ -4,19 +4,8 @@ watched Metropolis chain."""
 from __future__ import annotations
 
 import json
-import time
 
-from tests.app.conftest import no_exception, open_page
-
-
-def _wait(at, cond, timeout=20.0, every=0.3):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        if cond(at):
-            return at
-        time.sleep(every)
-    return at
+from tests.app.conftest import no_exception, open_page, wait_for
 
 
 def _small(at, steps=20):
@@ -27,7 +16,7 @@ def _small(at, steps=20):
 
 def _step_once(at):
     at.button(key="bin_step").click().run()
-    return _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    return wait_for(at, lambda a: any("step 1" in m.value for m in a.markdown))
 
 
 def _charts(at) -> list[dict]:
@@ -46,7 +35,7 @@ def test_step_trains_every_method_once_and_draws_the_nll_curves():
     at = _small(open_page("binary"))
     at.button(key="bin_step").click().run()
     no_exception(at)
-    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    at = wait_for(at, lambda a: any("step 1" in m.value for m in a.markdown))
     assert any("step 1" in m.value for m in at.markdown), [m.value for m in at.markdown]
     names = {t.get("name") for c in _charts(at) for t in c["data"]}
     assert {"exact ML (reference)", "cd-1", "mpf"} <= names
@@ -56,7 +45,7 @@ def test_step_trains_every_method_once_and_draws_the_nll_curves():
 def test_train_runs_to_the_budget():
     at = _small(open_page("binary"), steps=15)
     at.button(key="bin_train").click().run()
-    at = _wait(at, lambda a: bool(a.success), timeout=40)
+    at = wait_for(at, lambda a: bool(a.success), timeout=40)
     no_exception(at)
     assert at.success and "15 steps" in at.success[0].value
 

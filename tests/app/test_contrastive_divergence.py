@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.app.conftest import no_exception, open_page
-
-
-def _wait(at, cond, timeout=20.0, every=0.3):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        if cond(at):
-            return at
-        time.sleep(every)  # each rerun costs the training thread CPU time: do not poll too fast
-    return at
+from tests.app.conftest import no_exception, open_page, wait_for
 
 
 def test_page_renders_with_controls():
@@ -33,7 +23,7 @@ def test_pcd_step_publishes_particles_and_negatives():
     at.run()
     at.button(key="cd_step").click().run()
     no_exception(at)
-    at = _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    at = wait_for(at, lambda a: any("step 1" in m.value for m in a.markdown))
     from engine.run import live_runs
 
     (run,) = [r for r in live_runs() if r.name == "cd"]  # paused after its step: the thread is alive
@@ -58,7 +48,7 @@ def test_sample_mode_shows_occupancy_of_separated_modes():
     no_exception(at)
     assert at.selectbox(key="cds_source").value == "separated_modes"
     at.button(key="cds_train").click().run()
-    at = _wait(at, lambda a: len(a.dataframe) > 0)
+    at = wait_for(at, lambda a: len(a.dataframe) > 0)
     no_exception(at)
     df = at.dataframe[0].value
     assert list(df["true weight"]) == [0.3, 0.7]
@@ -74,7 +64,7 @@ def test_dimension_mode_runs_a_small_curve():
     at.select_slider(key="cdd_steps").set_value(100)
     at.run()
     at.button(key="cdd_run").click().run()
-    at = _wait(at, lambda a: len(a.success) > 0, timeout=60, every=1.5)
+    at = wait_for(at, lambda a: len(a.success) > 0, timeout=60, every=1.5)
     no_exception(at)
     assert at.success and len(at.dataframe[0].value) == 1  # pcd at d = 2
     assert at.get("plotly_chart")

@@ -98,3 +98,23 @@ def goto(page, path: str = "") -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0, page.locator(
         "[data-testid='stException']").first.inner_text()
+
+
+def fill_number(page, label: str, value: int | float) -> None:
+    """Type a value into the number input labelled `label` and let the script rerun."""
+    box = page.get_by_label(label)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(800)
+
+
+def poll_above(read, above: float, what: str, timeout: float = 60.0, every_ms: int = 200) -> float:
+    """Call `read()` until it returns more than `above`; fail with `what` in the message."""
+    deadline = time.time() + timeout
+    value = read()
+    while value <= above:
+        if time.time() > deadline:
+            raise AssertionError(f"{what} stayed at {value} (wanted > {above})")
+        time.sleep(every_ms / 1000)
+        value = read()
+    return value

@@ -3,11 +3,9 @@ and the watched Metropolis chain steps one proposal at a time."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.e2e.conftest import goto
+from tests.e2e.conftest import fill_number, goto, poll_above
 
 # number of points of the first curve of the chart titled "Exact NLL" (plotly keeps the decoded data
 # on the graph div as _fullData)
@@ -23,23 +21,13 @@ NLL_POINTS = """() => {
 
 
 def wait_points(page, above: int, timeout: float = 40.0) -> int:
-    deadline = time.time() + timeout
-    n = -1
-    while time.time() < deadline:
-        n = page.evaluate(NLL_POINTS)
-        if n > above:
-            return n
-        page.wait_for_timeout(250)
-    raise AssertionError(f"the NLL curve has {n} points (wanted > {above})")
+    return poll_above(lambda: page.evaluate(NLL_POINTS), above, "the NLL curve's point count", timeout, 250)
 
 
 @pytest.mark.e2e
 def test_nll_curves_grow_and_the_chain_steps(page):
     goto(page, "binary")
-    budget = page.get_by_label("Step budget")
-    budget.fill("100000")
-    budget.press("Enter")
-    page.wait_for_timeout(800)
+    fill_number(page, "Step budget", 100_000)
     page.get_by_role("button", name="Train", exact=True).click()
     first = wait_points(page, 1)
     later = wait_points(page, first)  # new exact evaluations arrive while it trains

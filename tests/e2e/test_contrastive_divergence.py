@@ -3,11 +3,9 @@ grow while training; with the energy frozen, the picture changes only because th
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.e2e.conftest import goto
+from tests.e2e.conftest import fill_number, goto, poll_above
 
 ROOT_SEL = "[data-testid='live-canvas']"
 
@@ -18,22 +16,13 @@ def attr(page, name: str) -> float:
 
 
 def wait_attr(page, name: str, above: float, timeout: float = 60.0) -> float:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = attr(page, name)
-        if v > above:
-            return v
-        page.wait_for_timeout(200)
-    raise AssertionError(f"data-{name} stayed at {attr(page, name)} (wanted > {above})")
+    return poll_above(lambda: attr(page, name), above, f"data-{name}", timeout)
 
 
 @pytest.mark.e2e
 def test_pcd_particles_move_and_tails_grow(page):
     goto(page, "contrastive_divergence")
-    budget = page.get_by_label("Step budget")
-    budget.fill("100000")
-    budget.press("Enter")
-    page.wait_for_timeout(800)
+    fill_number(page, "Step budget", 100_000)
     page.get_by_role("button", name="Train", exact=True).click()
     page.locator(f"{ROOT_SEL}[data-step]").first.wait_for(timeout=60_000)
     wait_attr(page, "step", 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import goto
+from tests.e2e.conftest import fill_number, goto, poll_above
 
 ROOT = Path(__file__).resolve().parents[2]
 MEASURE_S = 6.0
@@ -38,11 +38,8 @@ def canvas_attr(page, name: str) -> float:
 
 
 def start_training(page) -> None:
-    budget = page.get_by_label("Step budget")
-    budget.fill("100000")
-    budget.press("Enter")
-    page.wait_for_timeout(800)
-    page.get_by_role("button", name="Train").click()
+    fill_number(page, "Step budget", 100_000)
+    page.get_by_role("button", name="Train", exact=True).click()
 
 
 def record(result: dict) -> None:
@@ -60,9 +57,7 @@ def test_ml_trains_live_and_reports_frame_rate(page):
     # the component lives in a shadow root: poll through Playwright's locators, which pierce it
     root = page.locator("[data-testid='live-canvas'][data-step]").first
     root.wait_for(timeout=60_000)
-    deadline = time.time() + 60
-    while canvas_attr(page, "step") <= 0 and time.time() < deadline:
-        page.wait_for_timeout(200)
+    poll_above(lambda: canvas_attr(page, "step"), 0, "the step shown")
     first_step = canvas_attr(page, "step")
     picture_a = canvas.screenshot()
     page.wait_for_timeout(2500)  # let playback settle
@@ -87,7 +82,8 @@ def test_ml_trains_live_and_reports_frame_rate(page):
     titles = page.evaluate("() => { cancelAnimationFrame(window.__raf); return window.__titles; }")
     plain_fps = max(0, len(titles) - 1) / MEASURE_S
 
-    result = {"smooth_fps": round(smooth_fps, 1), "engine_steps_per_s": round(steps_per_s, 1), "smooth_max_lag_s": round(max(lags), 3),
+    result = {"smooth_fps": round(smooth_fps, 1), "engine_steps_per_s": round(steps_per_s, 1),
+              "smooth_max_lag_s": round(max(lags), 3),
               "smooth_fps_label": shown_fps, "plain_polling_fps": round(plain_fps, 1), "min_fps_asserted": MIN_FPS}
     record(result)
     assert page.locator("[data-testid='stException']").count() == 0

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import goto
+from tests.e2e.conftest import fill_number, goto
 
 
 @pytest.mark.e2e
 def test_board_fills_its_table(page):
     goto(page, "scoreboard")
-    steps = page.get_by_label("Steps per method")
-    steps.fill("10")
-    steps.press("Enter")
-    page.wait_for_timeout(800)
+    fill_number(page, "Steps per method", 10)
     page.get_by_role("button", name="Run the board").click()
     page.get_by_text("Done:").wait_for(timeout=90_000)
     table = page.locator("[data-testid='stDataFrame']").first

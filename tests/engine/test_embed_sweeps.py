@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from engine.embed.sweeps import (
-    Sweep, describe_negatives, describe_temperature, negatives_and_dimension, summarise_why_cosine, temperature,
-    why_cosine)
+    Sweep,
+    describe_negatives,
+    describe_temperature,
+    negatives_and_dimension,
+    summarise_why_cosine,
+    temperature,
+    why_cosine,
+)
 from engine.run import Run, RunOptions
 
 TINY = dict(batch_size=32, width=8, device="cpu")
@@ -51,8 +57,11 @@ def test_negatives_text_reports_what_was_measured():
 
 
 def test_temperature_text():
-    rows = [{"temperature": 0.05, "contrastive_acc_test": 0.9, "linear_probe_acc": 0.6},
-            {"temperature": 0.5, "contrastive_acc_test": 0.7, "linear_probe_acc": 0.8}]
-    assert "do not move together" in describe_temperature(rows)
-    rows[1]["contrastive_acc_test"] = 0.95
-    assert "alike" in describe_temperature(rows)
+    t = lambda tau, c, p: {"temperature": tau, "contrastive_acc_test": c, "linear_probe_acc": p}
+    apart = [t(0.05, 0.9, 0.6), t(0.5, 0.7, 0.8)]
+    assert "is not the one that gives the best features" in describe_temperature(apart)
+    together = [t(0.05, 0.5, 0.5), t(0.2, 0.9, 0.9), t(1.0, 0.1, 0.2)]
+    text = describe_temperature(together)
+    assert "moved together" in text and "1.00" in text and "Caution" not in text
+    flat = [t(0.05, 0.1, 0.985), t(0.1, 0.3, 0.99), t(1.0, 0.2, 0.987)]
+    assert "within its noise" in describe_temperature(flat)
