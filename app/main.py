@@ -13,8 +13,10 @@ import streamlit as st
 
 from app.pages_index import PAGES
 from app.startup import limit_threads
+from engine.embed.project import start_warm_up
 
 limit_threads()
+start_warm_up()  # numba compiles UMAP's kernels in a background thread, once per server process
 st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
 
 nav = st.navigation(

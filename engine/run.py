@@ -12,6 +12,7 @@ here knows about Streamlit. Progress reaches observers through callbacks (minGPT
 
 from __future__ import annotations
 
+import atexit
 import math
 import threading
 import time
@@ -53,6 +54,13 @@ _STARTED: weakref.WeakSet[Run] = weakref.WeakSet()
 def live_runs() -> list[Run]:
     """Runs of this process whose thread is still alive (to check that nothing leaks)."""
     return [r for r in list(_STARTED) if r.alive]
+
+
+@atexit.register
+def _stop_live_runs() -> None:
+    # a daemon thread still inside torch when the interpreter exits aborts the process (status 134)
+    for run in live_runs():
+        run.stop(timeout=2.0)
 
 
 @dataclass

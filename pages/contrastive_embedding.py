@@ -228,9 +228,11 @@ def curves_figure(r: Run, cfg: EmbedConfig) -> go.Figure:
         fig.add_scatter(x=steps, y=np.array([h["loss"] for h in hist], dtype=np.float32), name=TEXT["loss"],
                         line=dict(color="#444"))
         if "contrastive_acc" in hist[-1]:
-            acc = np.array([h.get("contrastive_acc", np.nan) for h in hist], dtype=np.float32)
-            width = max(1, len(acc) // 50)
-            smooth = np.convolve(acc, np.ones(width) / width, mode="same") if width > 1 else acc
+            acc = np.array([h.get("contrastive_acc", np.nan) for h in hist], dtype=np.float64)
+            width = max(1, len(acc) // 50)  # trailing mean over ~2 % of the curve
+            csum = np.concatenate([[0.0], np.cumsum(acc)])
+            lo = np.maximum(np.arange(1, len(acc) + 1) - width, 0)
+            smooth = ((csum[1:] - csum[lo]) / (np.arange(1, len(acc) + 1) - lo)).astype(np.float32)
             fig.add_scatter(x=steps, y=smooth, name=TEXT["contrastive_batch"], yaxis="y2", line=dict(color="#9467bd"))
         if cfg.method in ("simclr", "simclr_l2"):
             fig.add_hline(y=nt_xent_lower_bound(cfg.batch_size, cfg.temperature), line_dash="dot",
@@ -253,7 +255,8 @@ def curves_figure(r: Run, cfg: EmbedConfig) -> go.Figure:
                         yaxis="y2", mode="lines", line=dict(dash="dash", color=colours[key]))
     fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10), uirevision="embed-curves",
                       xaxis_title="step", yaxis=dict(title=TEXT["loss"], rangemode="tozero"),
-                      yaxis2=dict(title=TEXT["accuracy"], overlaying="y", side="right", range=[0, 1.01]),
+                      yaxis2=dict(title=TEXT["accuracy"], overlaying="y", side="right", range=[0, 1.01],
+                                  tickformat=".0%", dtick=0.2, showgrid=False),
                       legend=dict(orientation="h", y=-0.25))
     return fig
 

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 import engine.embed.data as data_mod
 import engine.embed.project as project
-from tests.app.conftest import no_exception, open_page
+from tests.app.conftest import no_exception, open_page, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -25,17 +24,6 @@ def no_numba_here(monkeypatch):
 
     monkeypatch.setattr(project, "start_warm_up", fake_start)
     return calls
-
-
-def wait_for(at, predicate, timeout: float = 30.0):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        at.run()
-        no_exception(at)
-        if predicate(at):
-            return at
-        time.sleep(0.3)
-    raise AssertionError(f"timed out; captions: {[c.value for c in at.caption]}")
 
 
 def captions(at) -> str:
@@ -53,7 +41,9 @@ def test_step_draws_curves_map_and_neighbours_then_train_pause_reset():
     assert "Press **Train**" in at.info[0].value
     at.select_slider(key="embed_batch_digits").set_value(64)
     at.button(key="embed_step").click().run()
-    wait_for(at, lambda a: "PCA of step 1." in captions(a))
+    wait_for(at, lambda a: "PCA of step 1." in captions(a), timeout=30)
+    no_exception(at)
+    assert "PCA of step 1." in captions(at)
     specs = [chart(at, i) for i in range(len(at.get("plotly_chart")))]
     names = [t.get("name", "") for s in specs for t in s["data"]]
     assert "linear probe (test)" in names and "loss" in names
@@ -67,8 +57,10 @@ def test_step_draws_curves_map_and_neighbours_then_train_pause_reset():
 
     at.button(key="embed_train").click().run()
     wait_for(at, lambda a: "running · step" in captions(a))
+    assert "running · step" in captions(at)
     at.button(key="embed_pause").click().run()
     wait_for(at, lambda a: "paused · step" in captions(a))
+    assert "paused · step" in captions(at)
     at.radio(key="embed_map_mode").set_value("umap").run()
     no_exception(at)
     assert "UMAP is warming up" in captions(at) and "PCA" in captions(at)
@@ -86,6 +78,8 @@ def test_gallery_sweep_and_missing_data(monkeypatch, tmp_path):
     at.select_slider(key="embed_temp_steps").set_value(25).run()
     at.button(key="embed_temp_start").click().run()
     wait_for(at, lambda a: any("Best contrastive accuracy" in i.value for i in a.info), timeout=60)
+    no_exception(at)
+    assert any("Best contrastive accuracy" in i.value for i in at.info)
     temp_spec = next(chart(at, i) for i in range(len(at.get("plotly_chart")))
                      if any(t.get("name") == "contrastive acc (held-out views)" for t in chart(at, i)["data"]))
     assert [t["name"] for t in temp_spec["data"]] == ["contrastive acc (held-out views)", "probe accuracy"]
