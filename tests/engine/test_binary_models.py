@@ -19,14 +19,7 @@ from engine.binary.exact import (
 )
 from engine.binary.models import FVBM, RBM, BinaryEnergy, build_model, model_from_params
 
-
-@pytest.fixture(autouse=True)
-def _double():
-    """Brute force vs vectorised: compare to ~1e-10 (restored so other modules keep float32)."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")  # brute force vs vectorised, to ~1e-10
 
 
 def random_fvbm(d: int, enc: str, seed: int = 0, scale: float = 1.0) -> FVBM:

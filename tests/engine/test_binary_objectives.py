@@ -19,12 +19,7 @@ from engine.binary.samplers import metropolis
 CASES = [("fvbm", "01"), ("fvbm", "pm1"), ("rbm", "01"), ("rbm", "pm1")]
 
 
-@pytest.fixture(autouse=True)
-def _double():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")  # brute force vs vectorised, to ~1e-10
 
 
 def make_model(kind: str, enc: str, d: int = 4, seed: int = 0, scale: float = 0.7):

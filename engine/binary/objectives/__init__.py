@@ -53,3 +53,11 @@ def available() -> dict[str, str]:
 
 def build_objective(name: str, config: Any, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
     return REGISTRY.build(name, config, ctx, model)
+
+
+def contrast(model: BinaryEnergy, y: torch.Tensor, negatives: torch.Tensor, accept_rate: float) -> ObjectiveOut:
+    """L = mean E(y) − mean E(ȳ): energy down on the data, up on the contrasted states (CD and PCD)."""
+    e_pos, e_neg = model(y).mean(), model(negatives).mean()
+    loss = e_pos - e_neg
+    return ObjectiveOut(loss, {"loss": loss.item(), "e_data": e_pos.item(), "e_neg": e_neg.item(),
+                               "accept": accept_rate}, negatives)

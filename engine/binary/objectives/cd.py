@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from engine.binary.models import BinaryEnergy
-from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, register
+from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, contrast, register
 from engine.binary.samplers import run_sampler
 
 
@@ -29,10 +29,7 @@ class ContrastiveDivergence(Objective):
 
     def forward(self, model: BinaryEnergy, y: torch.Tensor) -> ObjectiveOut:
         y_bar, rate = run_sampler(self.sampler, model, y, self.k, self.gen)
-        e_pos, e_neg = model(y).mean(), model(y_bar).mean()
-        loss = e_pos - e_neg
-        return ObjectiveOut(loss, {"loss": loss.item(), "e_data": e_pos.item(), "e_neg": e_neg.item(),
-                                   "accept": rate}, y_bar)
+        return contrast(model, y, y_bar, rate)
 
 
 @register("cd", "Contrastive divergence CD-k (Metropolis bit flips; Gibbs for the RBM)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from engine.binary.models import BinaryEnergy
-from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, register
+from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, contrast, register
 from engine.binary.samplers import run_sampler
 
 
@@ -36,10 +36,7 @@ class PersistentCD(Objective):
     def forward(self, model: BinaryEnergy, y: torch.Tensor) -> ObjectiveOut:
         moved, rate = run_sampler(self.sampler, model, self.chains, self.k, self.gen)
         self.chains.copy_(moved)
-        e_pos, e_neg = model(y).mean(), model(moved).mean()
-        loss = e_pos - e_neg
-        return ObjectiveOut(loss, {"loss": loss.item(), "e_data": e_pos.item(), "e_neg": e_neg.item(),
-                                   "accept": rate}, moved)
+        return contrast(model, y, moved, rate)
 
 
 @register("pcd", "Persistent CD (persistent Metropolis / Gibbs chains)")
