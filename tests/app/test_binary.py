@@ -98,8 +98,14 @@ def test_negatives_view_and_a_chain_from_random_bits():
     at = _step_once(at)
     at.radio(key="bin_show").set_value("negatives").run()
     no_exception(at)
-    ticks = [c["layout"]["yaxis"].get("ticktext") for c in _charts(at) if c["layout"].get("yaxis", {}).get("ticktext")]
-    assert ["data", "cd-1"] in ticks  # only CD contrasts sampled states; ML and MPF have no row
+
+    def ticks(a):
+        axes = [c["layout"].get("yaxis", {}) for c in _charts(a)]
+        return [y["ticktext"] for y in axes if y.get("ticktext")]
+
+    # the status line can show step 1 a moment before that step's picture is published: wait for it
+    at = wait_for(at, lambda a: ["data", "cd-1"] in ticks(a))
+    assert ["data", "cd-1"] in ticks(at)  # only CD contrasts sampled states; ML and MPF have no row
     at.radio(key="bin_chain_source").set_value("random").run()
     at.button(key="bin_chain_ten").click().run()
     no_exception(at)
