@@ -122,8 +122,10 @@ def plain_view(r: Run | None) -> None:
     if snap is None:
         st.info(TEXT["no_run"])
         return
-    fig = go.Figure(go.Heatmap(z=snap.data["energy"], x0=-box + box / 64, dx=2 * box / 64,
-                               y0=-box + box / 64, dy=2 * box / 64, colorscale="Viridis", showscale=False))
+    energy = snap.data["energy"]
+    cell = 2 * box / energy.shape[0]  # cell centres, as on the engine's grid
+    fig = go.Figure(go.Heatmap(z=energy, x0=-box + cell / 2, dx=cell, y0=-box + cell / 2, dy=cell,
+                               colorscale="Viridis", showscale=False))
     pts = data_points(dataset)
     fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=3, color="white", opacity=0.4))
     fig.update_layout(title=TEXT["fps_plain"].format(step=snap.step), uirevision="plain", height=520, width=540,

@@ -26,7 +26,7 @@ def test_ml_loss_is_mean_data_energy_plus_grid_log_z():
     grid = Grid(3.5, cfg.train_grid)
     ctx = ObjectiveContext(get_dataset(cfg.dataset), grid, torch.Generator().manual_seed(0), torch.device("cpu"))
     objective = build_objective("ml", cfg, ctx)
-    energy = lambda y: 0.5 * (y**2).sum(1)  # noqa: E731 - a standard Gaussian energy
+    energy = lambda y: 0.5 * (y**2).sum(1)  # a standard Gaussian energy
     y = torch.randn(64, 2)
     out = objective(energy, y)
     expected = energy(y).mean() + math.log(2 * math.pi)  # log Z of N(0, I) is log 2π
