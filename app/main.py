@@ -13,10 +13,10 @@ import streamlit as st
 
 from app.pages_index import PAGES
 from app.startup import limit_threads
-from engine.embed.project import start_warm_up
 
+# numba's UMAP warm-up (~25 CPU-s, mostly holding the GIL) starts when the embedding page is first
+# opened, not here: at start-up it would slow every other page's live training for half a minute
 limit_threads()
-start_warm_up()  # numba compiles UMAP's kernels in a background thread, once per server process
 st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
 
 nav = st.navigation(
