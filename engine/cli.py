@@ -1,9 +1,17 @@
 """`python -m engine …`: every experiment headless, ending with one JSON line of final metrics.
 
-Each experiment lives in its own module with two functions:
-    add_arguments(parser: argparse.ArgumentParser) -> None
-    main(args: argparse.Namespace) -> dict            # the final metrics (printed as JSON)
-Progress goes to stderr; stdout's last line is the JSON object.
+Each experiment lives in its own module that declares its settings and runs them:
+
+    SETTINGS = ToyConfig                         # a Settings dataclass (or a tuple of them)
+    def run(config: ToyConfig) -> dict: ...       # the final metrics (printed as JSON)
+
+Its flags come from the declarations (`--name`, with range and help). A few commands without settings
+(bench) keep `add_arguments(parser)` / `main(args)`.
+
+Progress goes to stderr; stdout's last line is the JSON object. A failure — a bad value, an unknown
+device, out of memory, divergence, a bad data file, a missing package — prints one line on stderr and,
+as the last stdout line, `{"error": …, "kind": …, "setting"?: …}`, with exit status 2 (`--debug`
+shows the traceback too).
 """
 
 from __future__ import annotations
@@ -14,7 +22,11 @@ import importlib.util
 import json
 import sys
 import time
+import traceback
 from typing import Any
+
+from engine.errors import LabError, MissingPackage, OutOfMemory, SettingError
+from engine.schema import Settings
 
 # name -> (module, one-line help). A module that is not there is not offered.
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -24,8 +36,16 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "dae": ("engine.dae.cli", "denoising autoencoder energy: flat spots vs a latent-variable energy"),
     "binary": ("engine.binary.cli", "binary data: CD (Metropolis), PCD, ratio matching, MPF, NCE, exact NLL"),
     "embed": ("engine.embed.cli", "contrastive embedding of images: SimCLR, MoCo, PIRL, probes"),
+    "image-ebm": ("engine.image_ebm.cli", "persistent CD on images: fantasy particles, judged by classifiers"),
     "bench": ("engine.bench", "speed figures, each with its baseline from the same run"),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises (so the CLI can print its JSON line) instead of exiting."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise SettingError(f"{self.prog}: {message}")
 
 
 def _available() -> dict[str, tuple[str, str]]:
@@ -39,23 +59,56 @@ def _available() -> dict[str, tuple[str, str]]:
     return found
 
 
+def settings_classes(module: Any) -> tuple[type[Settings], ...]:
+    declared = getattr(module, "SETTINGS", ())
+    return declared if isinstance(declared, tuple) else (declared,)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, cls: type[Settings]) -> None:
+    """One flag per declared setting (cli=True); values stay text until the declaration parses them."""
+    layered = cls.layers
+    for name, spec in cls.specs().items():
+        if not spec.cli:
+            continue
+        default = spec.default
+        if name not in (layered.dataset_key, layered.method_key) and _is_layered(cls, name):
+            default = f"{default!r} unless the data set or method sets another"
+        help_text = f"{spec.help or spec.label} [{spec.allowed()}; default {default}]"
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar=spec.kind.__name__.upper(),
+                            help=help_text.replace("%", "%%"))
+
+
+def _is_layered(cls: type[Settings], name: str) -> bool:
+    lay = cls.layers
+    return any(name in layer for group in (lay.dataset, lay.method, lay.pair) for layer in group.values())
+
+
+def settings_from_args(cls: type[Settings], args: argparse.Namespace) -> Any:
+    """The settings the flags name, on top of the layered defaults for the chosen data set and method."""
+    texts = {n: getattr(args, n) for n, s in cls.specs().items() if s.cli and getattr(args, n, None) is not None}
+    return cls.from_text(texts)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m engine",
-        description="Energy Lab experiments, headless. Each prints one JSON object as its last line.",
-    )
-    sub = parser.add_subparsers(dest="experiment", metavar="EXPERIMENT")
+    parser = _Parser(prog="python -m engine",
+                     description="Energy Lab experiments, headless. Each prints one JSON object as its last line.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    sub = parser.add_subparsers(dest="experiment", metavar="EXPERIMENT", parser_class=_Parser)
     for name, (module, help_text) in _available().items():
         try:
             mod = importlib.import_module(module)
         except ImportError as exc:  # one experiment's missing package must not break the others
-            sub.add_parser(name, help=f"(unavailable: {exc})")
+            p = sub.add_parser(name, help=f"(unavailable: {exc})")
+            p.set_defaults(_missing=str(exc))
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same numbers on the CPU)")
-        p.add_argument("--device", default="auto", help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of a failure")
         p.set_defaults(_module=module)
-        mod.add_arguments(p)
+        for cls in settings_classes(mod):
+            add_setting_flags(p, cls)
+        if not settings_classes(mod):  # a command without declared settings (bench)
+            mod.add_arguments(p)
     return parser
 
 
@@ -63,23 +116,61 @@ def progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _as_lab_error(exc: BaseException) -> LabError:
+    """Map an exception to the user-facing error kinds; anything unknown is an 'internal' error."""
+    from engine.run import Diverged
+
+    if isinstance(exc, LabError):
+        return exc
+    if isinstance(exc, Diverged):
+        err = LabError(str(exc))
+        err.kind = "diverged"
+        return err
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc):
+        return OutOfMemory(f"out of memory: {exc}. Try a smaller batch, width or grid.")
+    if isinstance(exc, ImportError):
+        return MissingPackage(f"a package this experiment needs is missing: {exc}")
+    if isinstance(exc, ValueError):  # an engine check that is not a declaration
+        err = LabError(str(exc))
+        err.kind = "invalid_setting"
+        return err
+    err = LabError(f"{type(exc).__name__}: {exc} (an error in Energy Lab itself; --debug shows where)")
+    err.kind = "internal"
+    return err
+
+
+def _fail(exc: BaseException, debug: bool) -> int:
+    err = _as_lab_error(exc)
+    if debug:
+        traceback.print_exception(exc)
+    print(f"error: {err}", file=sys.stderr, flush=True)
+    print(json.dumps(err.as_json(), default=_jsonable), flush=True)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "experiment", None):
-        parser.print_help()
-        return 2
-    if not hasattr(args, "_module"):
-        print(f"error: the experiment {args.experiment!r} cannot run here (a package is missing; see --help)",
-              file=sys.stderr)
-        return 2
-    module = importlib.import_module(args._module)
-    t0 = time.perf_counter()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
     try:
-        result: dict[str, Any] | list[Any] = module.main(args)
-    except ValueError as exc:  # bad input: a clear message, no traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "experiment", None):
+            parser.print_help()
+            return 2
+        if hasattr(args, "_missing"):
+            raise MissingPackage(f"the experiment {args.experiment!r} cannot run here: {args._missing}")
+        module = importlib.import_module(args._module)
+        t0 = time.perf_counter()
+        classes = settings_classes(module)
+        if classes:
+            configs = [settings_from_args(cls, args) for cls in classes]
+            result: dict[str, Any] | list[Any] = module.run(*configs)
+        else:
+            result = module.main(args)
+    except KeyboardInterrupt:
+        return _fail(LabError("interrupted"), debug)
+    except Exception as exc:  # every failure: one line, one JSON object, exit 2
+        return _fail(exc, debug)
     if isinstance(result, dict):
         result.setdefault("seconds", round(time.perf_counter() - t0, 2))
     print(json.dumps(result, default=_jsonable))

@@ -1,16 +1,25 @@
 """A registry of named builders filled by the modules of one package (one objective per file).
 
-    OBJECTIVES = Registry(__name__, __path__)      # in the package's __init__.py
-    @OBJECTIVES.register("cd", "Contrastive divergence")   # in each module
-    OBJECTIVES.build("cd", ...)                      # loads the package's modules on first use
+    OBJECTIVES = Registry(__name__, __path__)            # in the package's __init__.py
+    @OBJECTIVES.register("cd", "Contrastive divergence")  # in each module
+    def build(ctx, *, k: int, eps: float, alpha: float) -> Objective: ...
+    OBJECTIVES.build("cd", ctx, config)                   # loads the package's modules on first use
+
+A builder takes a context and, as keyword-only arguments, exactly the settings it uses (lightly's
+style: explicit typed arguments, not the whole config). Those names are the method's settings: the
+form shows them for this method only, and `Settings.applies` reads them from here. Adding a method is
+adding one file.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from engine.errors import SettingError
 
 
 class Registry:
@@ -41,8 +50,22 @@ class Registry:
         rank = {n: i for i, n in enumerate(self.order)}
         return {n: self.labels[n] for n in sorted(self.labels, key=lambda n: (rank.get(n, len(rank)), n))}
 
-    def build(self, name: str, *args: Any) -> Any:
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.available())
+
+    def settings_of(self, name: str) -> tuple[str, ...]:
+        """The settings method `name` takes: its builder's keyword-only parameters."""
+        self._load()
+        builder = self.builders.get(name)
+        if builder is None:
+            return ()
+        params = inspect.signature(builder).parameters.values()
+        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+    def build(self, name: str, ctx: Any, config: Any) -> Any:
+        """Build method `name` with its context and, from `config`, the settings it takes."""
         self._load()
         if name not in self.builders:
-            raise ValueError(f"unknown method {name!r}; choose one of {list(self.available())}")
-        return self.builders[name](*args)
+            raise SettingError(f"method = {name!r} is not allowed: it must be one of {', '.join(self.available())}",
+                               setting="method", value=name)
+        return self.builders[name](ctx, **{s: getattr(config, s) for s in self.settings_of(name)})

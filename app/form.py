@@ -1,0 +1,158 @@
+"""The settings form: widgets drawn from an experiment's declarations (engine/schema.py), nothing else.
+
+    config = settings_form(ToyConfig, key="cd", hide=("steps",), fixed={"dataset": "rings"})
+
+draws the data set and method first, then every other declared setting that applies to that method
+(a per-method setting only for the methods whose objective takes it; a `when` setting only while its
+condition holds), each with its declared range, label and help. When the data set or method changes,
+the other widgets take that pair's layered defaults. Returns the validated config, or None after
+showing the validation error beside the form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import streamlit as st
+
+from engine.errors import SettingError
+from engine.schema import Settings, Spec
+
+# text for labels, help and choices: (text key, English default) -> shown text. The language catalogues
+# plug in here; until then the declaration's English is shown.
+translate: Callable[[str, str], str] = lambda key, default: default
+
+
+def widget_key(key: str, name: str) -> str:
+    return f"{key}.{name}"
+
+
+def set_values(cls: type[Settings], key: str, values: Mapping[str, Any]) -> None:
+    """Put values into a form's widgets before it is drawn (presets, share links, saved runs)."""
+    for name, value in values.items():
+        spec, wkey = cls.spec(name), widget_key(key, name)
+        if spec.many:
+            st.session_state[wkey] = list(value) if spec.allowed_choices() is not None else \
+                ", ".join(str(v) for v in value)
+        elif spec.nullable:
+            st.session_state[f"{wkey}.set"] = value is not None
+            if value is not None:
+                st.session_state[wkey] = value
+        else:
+            st.session_state[wkey] = value
+
+
+def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide: Iterable[str] = (),
+                  fixed: Mapping[str, Any] | None = None, formats: Mapping[str, Callable[[Any], str]] | None = None,
+                  choices: Mapping[str, Iterable[Any]] | None = None) -> Any:
+    """Draw the form in `container` (default: the sidebar) and return the validated settings (or None).
+
+    hide: settings not drawn (their layered default is used); fixed: values set by the page, not drawn;
+    formats: how to show a setting's choices; choices: a narrower set of choices than declared.
+    """
+    box = container if container is not None else st.sidebar
+    hidden, fixed = set(hide), dict(fixed or {})
+    formats, choices = dict(formats or {}), dict(choices or {})
+    if cls.method_registry is not None:
+        formats.setdefault(cls.layers.method_key, lambda m: translate(f"method.{m}", cls.method_registry.labels[m]))
+    lay, specs = cls.layers, cls.specs()
+    values: dict[str, Any] = {}
+    # 1. the context: data set and method decide the other defaults
+    for name in (lay.dataset_key, lay.method_key):
+        if name in fixed:
+            values[name] = fixed[name]
+        elif name in specs:
+            spec = specs[name]
+            drawn = name not in hidden and spec.form
+            values[name] = _draw(box, spec, widget_key(key, name), spec.default, formats.get(name),
+                                 choices.get(name)) if drawn else spec.default
+    defaults = cls.defaults_for(values.get(lay.dataset_key), values.get(lay.method_key))
+    defaults.update(fixed)
+    context = (values.get(lay.dataset_key), values.get(lay.method_key))
+    ctx_key = f"_form_context.{key}"
+    if st.session_state.get(ctx_key, context) != context:  # a new pair: its layered defaults
+        for name in specs:
+            if name not in (lay.dataset_key, lay.method_key):
+                st.session_state.pop(widget_key(key, name), None)
+    st.session_state[ctx_key] = context
+    # 2. every other setting that applies
+    for name, spec in specs.items():
+        if name in values:
+            continue
+        if name in fixed or name in hidden or not spec.form:
+            values[name] = defaults[name]
+            continue
+        if not cls.applies(name, {**defaults, **values}):
+            values[name] = defaults[name]
+            continue
+        values[name] = _draw(box, spec, widget_key(key, name), defaults[name], formats.get(name), choices.get(name))
+    try:
+        return cls(**values)
+    except SettingError as exc:
+        box.error(translate("form.invalid", "Settings not valid: {error}").format(error=exc))
+        return None
+
+
+def _draw(box: Any, spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], str] | None,
+          narrowed: Iterable[Any] | None) -> Any:
+    label = translate(f"setting.{spec.key}.label", spec.label or spec.name)
+    help_text = translate(f"setting.{spec.key}.help", spec.help) or None
+    if spec.many:
+        return _draw_many(box, spec, wkey, default, label, help_text)
+    if spec.nullable:
+        on_key = f"{wkey}.set"
+        if on_key not in st.session_state:
+            st.session_state[on_key] = default is not None
+        on = box.checkbox(label, key=on_key, help=help_text)
+        if not on:
+            box.caption(translate(f"setting.{spec.key}.none", spec.none))
+            return None
+        label = translate("form.value_of", "{label}: value").format(label=label)
+        if default is None:
+            default = spec.ge if spec.ge is not None else (spec.gt or 0) + (spec.step or 1.0)
+    if wkey not in st.session_state:
+        st.session_state[wkey] = default
+    if spec.kind is bool:
+        return box.toggle(label, key=wkey, help=help_text)
+    options = tuple(narrowed) if narrowed is not None else spec.allowed_choices()
+    if options is not None:
+        if st.session_state[wkey] not in options:
+            st.session_state[wkey] = default if default in options else options[0]
+        return box.selectbox(label, options, key=wkey, help=help_text,
+                             format_func=fmt or (lambda v: translate(f"choice.{spec.name}.{v}", str(v))))
+    if spec.kind is str:
+        return box.text_input(label, key=wkey, help=help_text)
+    low = spec.ge if spec.ge is not None else None
+    high = spec.le if spec.le is not None else None
+    if spec.kind is int:
+        return box.number_input(label, min_value=None if low is None else int(low),
+                                max_value=None if high is None else int(high), step=int(spec.step or 1),
+                                key=wkey, help=help_text)
+    step = spec.step or _float_step(default)
+    return box.number_input(label, min_value=None if low is None else float(low),
+                            max_value=None if high is None else float(high), step=float(step),
+                            format="%g", key=wkey, help=help_text)
+
+
+def _draw_many(box: Any, spec: Spec, wkey: str, default: Any, label: str, help_text: str | None) -> Any:
+    options = spec.allowed_choices()
+    if options is not None:
+        if wkey not in st.session_state:
+            st.session_state[wkey] = list(default)
+        return tuple(box.multiselect(label, options, key=wkey, help=help_text))
+    if wkey not in st.session_state:
+        st.session_state[wkey] = ", ".join(str(v) for v in default)
+    text = box.text_input(label, key=wkey, help=help_text)
+    try:
+        return spec.parse(text)
+    except SettingError:
+        return text  # validation names it
+
+
+def _float_step(default: Any) -> float:
+    if not isinstance(default, int | float) or default == 0:
+        return 0.01
+    from math import floor, log10
+
+    return 10.0 ** floor(log10(abs(float(default))))
