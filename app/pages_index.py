@@ -17,5 +17,6 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
     ],
     "Images": [
         ("contrastive_embedding", "Contrastive embedding", ":material/photo_library:"),
+        ("energies_over_images", "Energies over images", ":material/auto_awesome:"),
     ],
 }

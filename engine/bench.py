@@ -6,30 +6,35 @@ this command runs them all (or those named with --only) and prints one JSON obje
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import platform
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
 from engine.cli import progress
 from engine.device import describe, pick_device
+from engine.schema import DEVICE_PATTERN, MAX_SEED, Settings, setting
 
-PACKAGES = ["toy", "dae", "binary", "embed"]
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    p.add_argument("--only", default=",".join(PACKAGES), help=f"comma-separated subset of {PACKAGES}")
+PACKAGES = ("toy", "dae", "binary", "embed", "image_ebm")
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-    unknown = sorted(set(wanted) - set(PACKAGES))
-    if unknown:
-        raise ValueError(f"unknown bench {unknown}; choose from {PACKAGES}")
+@dataclass
+class BenchSettings(Settings):
+    experiment: ClassVar[str] = "bench"
+    quick: bool = setting(False, label="Quick", help="fewer repetitions (a smoke run)")
+    only: tuple[str, ...] = setting(PACKAGES, choices=PACKAGES, label="Only", help="the packages to measure")
+    seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="random seed of the measured runs")
+    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device", help="auto, cpu, cuda, cuda:N or mps")
+
+
+SETTINGS = BenchSettings
+
+
+def run(args: BenchSettings) -> dict[str, Any]:
+    wanted = list(dict.fromkeys(args.only))
     device = pick_device(args.device)
     result: dict[str, Any] = {
         "device": describe(device),
@@ -39,7 +44,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     }
     for name in wanted:
         module = f"engine.{name}.bench"
-        if importlib.util.find_spec(module) is None:
+        try:
+            if importlib.util.find_spec(module) is None:
+                continue
+        except ModuleNotFoundError:
             continue
         progress(f"bench: {name} …")
         result[name] = importlib.import_module(module).bench(args.quick, device=device, seed=args.seed)

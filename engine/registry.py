@@ -24,10 +24,11 @@ from engine.errors import SettingError
 
 class Registry:
     def __init__(self, package: str, path: Iterable[str], order: tuple[str, ...] = ()):
-        self.package, self.path, self.order = package, list(path), order
+        # `path` is the package's own __path__ (not a copy): a folder appended to it later is searched too
+        self.package, self.path, self.order = package, path, order
         self.builders: dict[str, Callable[..., Any]] = {}
         self.labels: dict[str, str] = {}
-        self._loaded = False
+        self._imported: set[str] = set()
 
     def register(self, name: str, label: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def deco(builder: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,11 +39,11 @@ class Registry:
         return deco
 
     def _load(self) -> None:
-        # importing the modules runs their @register decorators
-        if not self._loaded:
-            for mod in pkgutil.iter_modules(self.path):
+        # importing the modules runs their @register decorators; a module added since is imported too
+        for mod in pkgutil.iter_modules(list(self.path)):
+            if mod.name not in self._imported:
+                self._imported.add(mod.name)
                 importlib.import_module(f"{self.package}.{mod.name}")
-            self._loaded = True
 
     def available(self) -> dict[str, str]:
         """name -> label, in `order` first, then alphabetically."""

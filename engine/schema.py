@@ -249,9 +249,11 @@ class Settings:
             values[lay.dataset_key] = dataset
         if lay.method_key in specs:
             values[lay.method_key] = method
-        values.update(lay.dataset.get(dataset, {}))
-        values.update(lay.method.get(method, {}))
-        values.update(lay.pair.get((dataset, method), {}))
+        for layer, at in ((lay.dataset, dataset), (lay.method, method), (lay.pair, (dataset, method))):
+            try:
+                values.update(layer.get(at, {}))
+            except TypeError:  # an unhashable value (a list given for the data set): validation names it
+                pass
         return values
 
     @classmethod
@@ -377,7 +379,7 @@ def all_settings_classes() -> list[type]:
     stack = list(Settings.__subclasses__())
     while stack:
         c = stack.pop()
-        if dataclasses.is_dataclass(c) and c not in seen and not c.__name__.startswith("_"):
+        if dataclasses.is_dataclass(c) and c not in seen and c.__module__.startswith("engine."):
             seen.append(c)
         stack.extend(c.__subclasses__())
     return sorted(seen, key=lambda c: (c.experiment, c.__name__))

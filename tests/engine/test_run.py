@@ -9,7 +9,18 @@ import time
 import numpy as np
 import pytest
 
-from engine.run import FAILED, FINISHED, PAUSED, RUNNING, STOPPED, Run, RunOptions, first_non_finite
+from engine.run import (
+    FAILED,
+    FINISHED,
+    PAUSED,
+    RUNNING,
+    STOPPED,
+    Diverged,
+    Run,
+    RunOptions,
+    first_non_finite,
+    train_headless,
+)
 
 
 class Counter:
@@ -173,3 +184,30 @@ def test_model_lock_is_held_while_stepping():
     run.join(3)
     assert run.model_lock.acquire(timeout=0.5)
     run.model_lock.release()
+
+
+# ---- train_headless ------------------------------------------------------------------------------
+def test_train_headless_evaluates_only_at_the_end_by_default():
+    seen: list[int] = []
+    run = train_headless(Counter(), max_steps=20, on_step=lambda r: seen.append(r.step))
+    assert run.state == FINISHED and seen == list(range(1, 21))
+    assert [e["step"] for e in run.evaluations] == [20]
+
+
+def test_train_headless_step_cadence_time_budget_and_positional_steps():
+    run = train_headless(Counter(), 20, evaluate_every_steps=5)  # the CLIs pass max_steps positionally
+    assert [e["step"] for e in run.evaluations] == [5, 10, 15, 20]
+    timed = train_headless(Counter(delay=0.001), max_seconds=0.05)
+    assert timed.state == FINISHED and timed.elapsed >= 0.05 and timed.evaluations[-1]["step"] == timed.step
+    with pytest.raises(ValueError):
+        train_headless(Counter())
+
+
+def test_train_headless_raises_diverged_with_the_message():
+    trainer = Counter(nan_loss_at=5)
+    with pytest.raises(Diverged) as caught:
+        train_headless(trainer, max_steps=100, checkpoint_every_s=0.0)
+    assert isinstance(caught.value, RuntimeError)
+    assert str(caught.value) == caught.value.run.message
+    assert "non-finite at step 5" in str(caught.value) and caught.value.run.state == FAILED
+    assert trainer.step_count == 4  # rolled back
