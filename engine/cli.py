@@ -74,8 +74,10 @@ def add_setting_flags(parser: argparse.ArgumentParser, cls: type[Settings]) -> N
         if name not in (layered.dataset_key, layered.method_key) and _is_layered(cls, name):
             default = f"{default!r} unless the data set or method sets another"
         help_text = f"{spec.help or spec.label} [{spec.allowed()}; default {default}]"
+        # a bare boolean flag (`--quick`) means true
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if spec.kind is bool and not spec.many else {}
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, metavar=spec.kind.__name__.upper(),
-                            help=help_text.replace("%", "%%"))
+                            help=help_text.replace("%", "%%"), **extra)
 
 
 def _is_layered(cls: type[Settings], name: str) -> bool:
