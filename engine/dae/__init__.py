@@ -6,7 +6,8 @@ like the squared distance (the quadratic bowl); halfway between two branches cor
 to both sides, so r(y) ≈ y there and E is flat and low (the flat spot). The latent-variable energy
 F(y) = min_z ‖y − g(z)‖² of a decoder g that traces the manifold has no such spot.
 
-Modules: manifolds (data sets with a known distance), objective (the DAE loss and its corruptions),
-model (the MLP autoencoder, E and the field), latent (F, F_β and its decoder), metrics (midpoint ratio,
-false-low fraction, growth exponent), trainer / sweep (engine.run.Trainer implementations), cli.
+Modules: config (every setting, declared once), manifolds (data sets with a known distance), objective
+(the DAE loss and its corruptions), model (the MLP autoencoder, E and the field), latent (F, F_β and its
+decoder), metrics (midpoint ratio, false-low fraction, growth exponent), trainer / sweep (TrainerBase
+implementations; the sweep's own settings), views (what the page draws), arrows, cli, bench.
 """

@@ -1,6 +1,6 @@
 """The σ sweep: one DAE per noise level, trained side by side on the same batches from the same start.
 
-Implements engine.run.Trainer, so the page drives it live like any run. Each member is a DAETrainer
+A `TrainerBase`, so the page drives it live like any run. Each member is a DAETrainer
 (no latent model) with the base configuration's seed, so the members differ only in σ: the same
 initial weights and the same clean batches, only the corruption's scale changes. A snapshot stacks the
 members' energy grids, profiles and their latest metrics, so the flat spots can be watched growing
@@ -9,28 +9,53 @@ with σ.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from engine.dae.config import DAEConfig
 from engine.dae.trainer import METRICS, DAETrainer
+from engine.schema import Settings, setting
+from engine.training import TrainerBase
 
 DEFAULT_SIGMAS = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+# the members train in lockstep: 8 of them at the DAE's declared-maximum corner is ~8× its step
+MAX_SIGMAS = 8
+SWEEP_PICTURES = dict(view_grid=48, probes=0)  # each member's heatmap is drawn small; no probes are drawn
 
 
-class SigmaSweepTrainer:
+@dataclass
+class SweepConfig(Settings):
+    """The σ sweep's own settings; the rest (data set, model, seed) come from the DAE settings."""
+
+    experiment: ClassVar[str] = "dae_sweep"
+
+    sigmas: tuple[float, ...] = setting(DEFAULT_SIGMAS, gt=0, le=5, max_items=MAX_SIGMAS, label="Noise levels σ",
+                                        help="one DAE per σ (comma-separated)")
+    steps: int = setting(1500, ge=1, le=100_000, label="Sweep steps", help="updates of every member", step=250)
+
+    def base(self, config: DAEConfig) -> DAEConfig:
+        """The members' shared settings: the DAE's, Gaussian corruption, the sweep's budget."""
+        return config.with_(corruption="gaussian", steps=self.steps, **SWEEP_PICTURES)
+
+
+class SigmaSweepTrainer(TrainerBase):
+    failure_advice = DAETrainer.failure_advice
+
     def __init__(self, config: DAEConfig, sigmas: tuple[float, ...] = DEFAULT_SIGMAS):
         if not sigmas:
             raise ValueError("the sweep needs at least one σ")
-        if any(not 0 < s <= 5 for s in sigmas):
-            raise ValueError("every σ of the sweep must be within (0, 5]")
-        self.config = replace(config, corruption="gaussian")
-        self.sigmas = tuple(float(s) for s in sorted(sigmas))
-        self.members = [DAETrainer(replace(self.config, sigma=s), with_latent=False) for s in self.sigmas]
+        self.config = config.with_(corruption="gaussian")
+        self.sigmas = tuple(sorted({float(s) for s in sigmas}))
+        self.members = [DAETrainer(self.config.with_(sigma=s), with_latent=False) for s in self.sigmas]
+        self.device = self.members[0].device
         self.step_count = 0
         self.metrics: dict[str, float] = {}
+
+    @classmethod
+    def from_settings(cls, config: DAEConfig, sweep: SweepConfig) -> SigmaSweepTrainer:
+        return cls(sweep.base(config), sweep.sigmas)
 
     def step(self) -> dict[str, float]:
         losses = [m.step()["loss"] for m in self.members]
@@ -64,7 +89,10 @@ class SigmaSweepTrainer:
         self.metrics = out
         return dict(out)
 
-    def checkpoint(self) -> list[Any]:
+    def state_modules(self) -> dict[str, Any]:
+        return {f"{i}.{name}": obj for i, m in enumerate(self.members) for name, obj in m.state_modules().items()}
+
+    def checkpoint(self) -> list[Any]:  # each member's own (its generator and step included)
         return [m.checkpoint() for m in self.members]
 
     def restore(self, state: list[Any]) -> None:

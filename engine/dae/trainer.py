@@ -1,15 +1,20 @@
 """Train a denoising autoencoder and, beside it, a latent-variable energy; snapshot both live.
 
-Implements engine.run.Trainer. Each step draws one batch y from the manifold, takes one Adam step on
-the DAE loss (engine.dae.objective) and one on the latent model's free energy of the same batch
-(engine.dae.latent). A snapshot carries what the page draws: both energies on the view grid, the
-reconstruction field on a coarse grid, the energy profile along a line crossing the branches, a fixed
-set of corrupted points with where the DAE sends them, and the latest metrics (engine.dae.metrics).
+A `TrainerBase` (engine/training.py) that `engine.run.Run` drives. Each step draws one batch y from the
+manifold, takes one Adam step on the DAE loss (engine.dae.objective) and one on the latent model's free
+energy of the same batch (engine.dae.latent). A snapshot carries what the page draws: both energies on
+the view grid (the latent one as F_∞), the reconstruction field on a coarse grid, the energy profile
+along a line crossing the branches, a fixed set of corrupted points with where the DAE sends them, and
+the latest metrics (engine.dae.metrics).
+
+Randomness is per run: the batches and corruptions come from `gen` (the run's seed), the autoencoder's
+initial weights from their own generator with the run's seed, the latent model's perturbed start and
+the drawn probes from generators at offsets 1 and 2. (The weights are the ones the process-global
+generator seeded with the run's seed gave before, so the measured figures did not move.)
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -23,35 +28,42 @@ from engine.dae.metrics import score_energy
 from engine.dae.model import MLPAutoencoder, dae_energy
 from engine.dae.objective import dae_loss
 from engine.device import pick_device
-from engine.seeding import seed_everything
 from engine.toy.grid import Grid
+from engine.training import TrainerBase, build_optimizer, init_parameters, make_generator
 
 MIDPOINT_PROBES = 12  # corrupted points placed near the midpoints, to watch them split
 MIDPOINT_JITTER = 0.15
 PATH_STEPS = 20  # repeated denoising y ← r(y) from the midpoint probes, drawn as their paths
+# a path that leaves the picture is held at this many boxes out: iterating an expanding r (early in a run
+# with a large learning rate) would otherwise overflow to ±inf and be mistaken for a diverged model
+PATH_REACH = 4.0
 SHOWN_DATA = 256
 CURVE_POINTS = 180  # per branch, for drawing the latent decoder's curve
 METRICS = ("midpoint_ratio", "false_low", "growth_exponent")
+LATENT_OFFSET, PROBE_OFFSET = 1, 2  # generator offsets (engine.training.make_generator) from the run's seed
 
 
-class DAETrainer:
-    """engine.run.Trainer for the DAE energy (with the latent model beside it unless with_latent=False)."""
+class DAETrainer(TrainerBase):
+    """The DAE energy, with the latent model beside it unless with_latent=False."""
+
+    failure_advice = ("Try a lower learning rate (lr, or latent_lr for the latent model), a smaller noise σ "
+                      "or a smaller batch.")
 
     def __init__(self, config: DAEConfig, with_latent: bool = True):
         self.config = config
-        self.gen = seed_everything(config.seed)
+        self.gen = make_generator(config.seed)
         self.device = pick_device(config.device)
         self.manifold = get_manifold(config.dataset)
         self.corruption = config.corruption_fn
-        self.model = MLPAutoencoder(2, config.width, config.depth, config.code).to(self.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        model = MLPAutoencoder(2, config.width, config.depth, config.code)
+        self.model = init_parameters(model, make_generator(config.seed)).to(self.device)
+        self.opt = build_optimizer(self.model.parameters(), "adam", config.lr)
         self.latent: LatentCurveModel | None = None
         if with_latent:
-            latent_gen = torch.Generator().manual_seed(config.seed + 1)
+            latent_gen = make_generator(config.seed, LATENT_OFFSET)
             self.latent = LatentCurveModel.perturbed(self.manifold.latent, config.latent_z,
                                                      config.latent_jitter, latent_gen).to(self.device)
-            self.latent_opt = torch.optim.Adam(self.latent.parameters(), lr=config.latent_lr)
-        self.view_beta: float | None = None  # the page may ask to draw F_β instead of F_∞
+            self.latent_opt = build_optimizer(self.latent.parameters(), "adam", config.latent_lr)
         self.step_count = 0
         self.metrics: dict[str, float] = {}
         self._fixed_pictures(config)
@@ -67,7 +79,7 @@ class DAETrainer:
         s, pts = m.profile(config.profile_points)
         self._profile_s, self._profile_pts = s.numpy(), pts
         self._profile_d2 = (m.distance(pts) ** 2).numpy()
-        probe_gen = torch.Generator().manual_seed(config.seed + 2)
+        probe_gen = make_generator(config.seed, PROBE_OFFSET)
         self.data_shown = m.sample(SHOWN_DATA, probe_gen).numpy()
         clean = m.sample(config.probes, probe_gen)
         self.probe_in = self.corruption(clean, probe_gen).numpy() if config.probes else np.zeros((0, 2), np.float32)
@@ -89,6 +101,11 @@ class DAETrainer:
         """F_∞ (beta None) or F_β on the view grid (from a UI thread: hold the Run's model_lock)."""
         return self._on_grid(lambda y: self.latent_energy(y, beta), self._view_pts)
 
+    def latent_profile(self, beta: float | None = None) -> np.ndarray:
+        """F_∞ or F_β along the profile line (from a UI thread: hold the Run's model_lock)."""
+        with torch.no_grad():
+            return self.latent_energy(self._profile_pts.to(self.device), beta).cpu().numpy()
+
     def reconstruct(self, points: np.ndarray) -> np.ndarray:
         """r(y) for arbitrary points, e.g. clicked on the page (from a UI thread: hold the Run's model_lock)."""
         y = torch.as_tensor(np.asarray(points, dtype=np.float32).reshape(-1, 2), device=self.device)
@@ -96,12 +113,14 @@ class DAETrainer:
             return self.model(y).cpu().numpy()
 
     def denoising_path(self, points: np.ndarray, steps: int = PATH_STEPS) -> np.ndarray:
-        """(steps + 1, n, 2): y, r(y), r(r(y)), … — where repeated denoising carries each point."""
+        """(steps + 1, n, 2): y, r(y), r(r(y)), … — where repeated denoising carries each point (held
+        within PATH_REACH boxes of the origin)."""
         y = torch.as_tensor(np.asarray(points, dtype=np.float32).reshape(-1, 2), device=self.device)
+        reach = PATH_REACH * self.manifold.box
         path = [y]
         with torch.no_grad():
             for _ in range(steps):
-                path.append(self.model(path[-1]))
+                path.append(self.model(path[-1]).clamp(-reach, reach))
         return torch.stack(path).cpu().numpy()
 
     # ---- Trainer protocol --------------------------------------------------------------------------
@@ -149,11 +168,9 @@ class DAETrainer:
             branch = self.manifold.branch_of(mid_out)
             snap["midpoint_split"] = np.bincount(branch.numpy(), minlength=len(self.manifold.branch_names))
             snap["midpoint_probe_path"] = self.denoising_path(self.midpoint_probe_in)
-            if self.latent is not None:
-                beta = self.view_beta
-                snap["latent_energy"] = self._on_grid(lambda y: self.latent_energy(y, beta), self._view_pts)
-                snap["latent_beta"] = 0.0 if beta is None else float(beta)  # 0: F_∞
-                snap["profile_latent"] = self.latent_energy(prof, beta).cpu().numpy()
+            if self.latent is not None:  # F_∞; the page asks for F_β through engine.dae.views.latent_view
+                snap["latent_energy"] = self._on_grid(self.latent_energy, self._view_pts)
+                snap["profile_latent"] = self.latent_energy(prof).cpu().numpy()
                 k = self.latent.w.shape[0]
                 curve = self.latent.curve().view(k, -1, 2).cpu()
                 stride = max(1, curve.shape[1] // CURVE_POINTS)
@@ -174,16 +191,8 @@ class DAETrainer:
         self.metrics = metrics
         return dict(metrics)
 
-    def checkpoint(self) -> dict[str, Any]:
-        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step_count}
+    def state_modules(self) -> dict[str, Any]:
+        modules: dict[str, Any] = {"model": self.model, "opt": self.opt}
         if self.latent is not None:
-            state.update(latent=self.latent.state_dict(), latent_opt=self.latent_opt.state_dict())
-        return copy.deepcopy(state)
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        if self.latent is not None:
-            self.latent.load_state_dict(state["latent"])
-            self.latent_opt.load_state_dict(state["latent_opt"])
-        self.step_count = state["step"]
+            modules.update(latent=self.latent, latent_opt=self.latent_opt)
+        return modules

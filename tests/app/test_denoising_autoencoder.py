@@ -11,9 +11,13 @@ from tests.app.conftest import no_exception, open_page
 
 
 def _small(at, steps: int = 30):
-    at.select_slider(key="dae_width").set_value(16)
-    at.number_input(key="dae_steps").set_value(steps)
+    at.number_input(key="dae.width").set_value(16)
+    at.number_input(key="dae.steps").set_value(steps)
     return at.run()
+
+
+def _keys(at) -> set[str]:
+    return {w.key for kind in ("number_input", "selectbox", "text_input") for w in at.get(kind)}
 
 
 def _wait(at, cond, timeout: float = 30):
@@ -41,6 +45,19 @@ def test_renders_without_a_run():
     labels = {b.label for b in at.button}
     assert {"Train", "Pause", "Step", "Reset", "Run σ sweep", "Stop sweep"} <= labels
     assert any("Press Train" in i.value for i in at.info)
+    # the sidebar is drawn from the declarations: model settings yes, picture grids and the device no
+    keys = _keys(at)
+    assert {"dae.dataset", "dae.corruption", "dae.sigma", "dae.width", "dae.steps", "dae.lr",
+            "dae_sweep.sigmas", "dae_sweep.steps"} <= keys
+    assert not {"dae.drop", "dae.device", "dae.eval_grid", "dae.view_grid"} & keys
+
+
+def test_an_invalid_setting_is_named_and_nothing_runs():
+    at = open_page("denoising_autoencoder")
+    at.text_input(key="dae_sweep.sigmas").set_value("0.2, nan").run()
+    no_exception(at)
+    assert any("sigmas" in e.value for e in at.error)
+    assert at.button(key="dae_sweep_run").disabled
 
 
 def test_step_draws_both_energies_the_field_the_profile_and_the_probes():
@@ -81,9 +98,9 @@ def test_train_to_the_budget_shows_metrics_and_readings_and_reset_starts_over():
 
 def test_masking_corruption_and_other_data_sets():
     at = open_page("denoising_autoencoder")
-    at.radio(key="dae_corruption").set_value("masking").run()
-    assert at.slider(key="dae_sigma").disabled and not at.slider(key="dae_drop").disabled
-    at.selectbox(key="dae_dataset").set_value("spiral").run()
+    at.selectbox(key="dae.corruption").set_value("masking").run()
+    assert "dae.drop" in _keys(at) and "dae.sigma" not in _keys(at), "σ applies to Gaussian noise only"
+    at.selectbox(key="dae.dataset").set_value("spiral").run()
     at = _small(at, steps=5)
     at.button(key="dae_step").click().run()
     assert _wait(at, lambda a: any("step 1" in m.value for m in a.markdown))
@@ -109,9 +126,10 @@ def test_relaxed_latent_energy_and_my_points():
 
 def test_sigma_sweep_trains_and_draws():
     at = open_page("denoising_autoencoder")
-    at.select_slider(key="dae_width").set_value(16)
-    at.number_input(key="dae_sweep_steps").set_value(20).run()
+    at.number_input(key="dae.width").set_value(16)
+    at.text_input(key="dae_sweep.sigmas").set_value("0.2, 0.5, 1")
+    at.number_input(key="dae_sweep.steps").set_value(20).run()
     at.button(key="dae_sweep_run").click().run()
     assert _wait(at, lambda a: any("Measurements against σ" in t for t in _figures(a)), 60)
     no_exception(at)
-    assert at.select_slider(key="dae_sweep_sigma").options
+    assert at.select_slider(key="dae_sweep_sigma").options == ["0.2", "0.5", "1.0"]

@@ -102,7 +102,7 @@ def goto(page, path: str = "") -> None:
 
 def fill_number(page, label: str, value: int | float) -> None:
     """Type a value into the number input labelled `label` and let the script rerun."""
-    box = page.get_by_label(label)
+    box = page.get_by_label(label, exact=True)  # not the "Help for <label>" button beside it
     box.fill(str(value))
     box.press("Enter")
     page.wait_for_timeout(800)

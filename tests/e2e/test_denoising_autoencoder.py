@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import fill_number, goto
+from tests.e2e.conftest import goto
 
 READ_FIELD = """() => {
   const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
@@ -29,7 +29,11 @@ def metrics_ready(page) -> bool:
 @pytest.mark.e2e
 def test_dae_trains_live_and_redraws_field_and_metrics(page):
     goto(page, "denoising_autoencoder")
-    fill_number(page, "Step budget", 100_000)
+    # exact: the form's help button is labelled "Help for Step budget"
+    box = page.get_by_label("Step budget", exact=True)
+    box.fill("100000")
+    box.press("Enter")
+    page.wait_for_timeout(800)
     page.get_by_role("button", name="Train").click()
     page.wait_for_function(f"() => {{ const f = ({READ_FIELD})(); return f && f.x.length > 0; }}", timeout=60_000)
     page.wait_for_function(f"() => {{ const v = ({READ_METRICS})(); return v.length === 6 && "

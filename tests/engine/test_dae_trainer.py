@@ -1,4 +1,4 @@
-"""The DAE trainer and the σ sweep: snapshots, reproducibility, checkpoints, a short run's behaviour."""
+"""The DAE trainer and the σ sweep: settings, snapshots, per-run reproducibility, checkpoints, a short run."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from engine.dae.config import DAEConfig
-from engine.dae.sweep import SigmaSweepTrainer
+from engine.dae.sweep import DEFAULT_SIGMAS, SigmaSweepTrainer, SweepConfig
 from engine.dae.trainer import DAETrainer
+from engine.errors import SettingError
 from engine.run import Run, RunOptions
+from engine.training import init_parameters, make_generator
 
 SMALL = dict(width=32, view_grid=24, eval_grid=48, field_grid=5, profile_points=33, probes=6, latent_z=180,
              device="cpu")
@@ -41,14 +43,14 @@ def test_snapshot_carries_the_pictures_and_metrics():
     assert np.allclose(t.reconstruct(s["probe_in"]), s["probe_out"], atol=1e-6)
 
 
-def test_view_beta_draws_the_relaxed_energy():
+def test_the_relaxed_energy_lies_above_f_infinity():
     t = DAETrainer(DAEConfig(dataset="circle", **SMALL))
-    f_inf = t.snapshot()["latent_energy"]
-    t.view_beta = 2.0
     snap = t.snapshot()
-    assert snap["latent_beta"] == 2.0
-    assert (snap["latent_energy"] >= f_inf - 1e-5).all() and not np.allclose(snap["latent_energy"], f_inf)
-    assert np.allclose(t.latent_grid(2.0), snap["latent_energy"])
+    f_inf, f_beta = snap["latent_energy"], t.latent_grid(2.0)
+    assert np.allclose(t.latent_grid(None), f_inf)
+    assert (f_beta >= f_inf - 1e-5).all() and not np.allclose(f_beta, f_inf)
+    assert np.allclose(t.latent_profile(None), snap["profile_latent"])
+    assert (t.latent_profile(2.0) >= snap["profile_latent"] - 1e-5).all()
 
 
 def test_same_seed_same_numbers():
@@ -60,17 +62,47 @@ def test_same_seed_same_numbers():
     assert losses(3) != losses(4)
 
 
+def test_randomness_is_per_run_not_global():
+    def losses() -> list[float]:
+        t = DAETrainer(DAEConfig(dataset="two_circles", seed=5, **SMALL))
+        out = []
+        for i in range(4):
+            torch.manual_seed(1000 + i)  # another run (or the UI) drawing from the global generator
+            np.random.seed(i)
+            out.append(t.step()["loss"])
+        return out
+
+    torch.manual_seed(0)
+    first = losses()
+    torch.manual_seed(99)
+    assert losses() == first
+
+
+def test_initial_weights_come_from_the_runs_seed():
+    t = DAETrainer(DAEConfig(seed=7, **SMALL))
+    fresh = init_parameters(type(t.model)(2, 32, 2, 16), make_generator(7))
+    assert all(torch.equal(a, b) for a, b in zip(t.model.state_dict().values(), fresh.state_dict().values(),
+                                                 strict=True))
+
+
+def test_failure_advice_names_only_dae_settings():
+    advice = DAETrainer.failure_advice
+    assert "α" not in advice and "regulariser" not in advice
+    for name in ("lr", "latent_lr", "σ"):
+        assert name in advice
+
+
 def test_checkpoint_restore_round_trip():
     t = DAETrainer(DAEConfig(dataset="ellipse", **SMALL))
     t.step()
     state = t.checkpoint()
     e0 = t.snapshot()["energy"]
-    for _ in range(5):
-        t.step()
+    after = [t.step()["loss"] for _ in range(5)]
     assert not np.allclose(t.snapshot()["energy"], e0)
     t.restore(state)
     assert t.step_count == 1
     assert np.allclose(t.snapshot()["energy"], e0)
+    assert [t.step()["loss"] for _ in range(5)] == after, "the generator is restored too"
 
 
 def test_short_training_shows_the_flat_spot_and_the_split():
@@ -110,11 +142,45 @@ def test_sweep_trains_one_member_per_sigma_from_the_same_start():
         SigmaSweepTrainer(DAEConfig(**SMALL), sigmas=())
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"dataset": "torus"}, "unknown data set"), ({"corruption": "blur"}, "unknown corruption"),
-    ({"sigma": 0.0}, "sigma"), ({"drop": 1.0}, "drop"), ({"width": 0}, "width"), ({"eval_grid": 8}, "eval_grid"),
-    ({"latent_jitter": 1.0}, "latent_jitter"),
+def test_sweep_settings_give_the_members_their_base():
+    sweep = SweepConfig(sigmas=(0.5, 0.2, 0.5), steps=7)
+    base = sweep.base(DAEConfig(corruption="masking", width=16, seed=3))
+    assert (base.corruption, base.steps, base.width, base.seed, base.probes) == ("gaussian", 7, 16, 3, 0)
+    trainer = SigmaSweepTrainer.from_settings(DAEConfig(width=16, device="cpu", eval_grid=48), sweep)
+    assert trainer.sigmas == (0.2, 0.5), "sorted, each σ once"
+    assert SweepConfig().sigmas == DEFAULT_SIGMAS
+    for bad in ({"sigmas": ()}, {"sigmas": (0.1, float("nan"))}, {"sigmas": (0.0,)}, {"sigmas": (0.1,) * 9},
+                {"steps": 0}):
+        with pytest.raises(SettingError):
+            SweepConfig(**bad)
+
+
+@pytest.mark.parametrize(("kwargs", "setting"), [
+    ({"dataset": "torus"}, "dataset"), ({"corruption": "blur"}, "corruption"),
+    ({"sigma": 0.0}, "sigma"), ({"sigma": float("nan")}, "sigma"), ({"sigma": float("inf")}, "sigma"),
+    ({"drop": 1.0}, "drop"), ({"width": 0}, "width"), ({"width": 10**6}, "width"), ({"eval_grid": 8}, "eval_grid"),
+    ({"latent_jitter": 1.0}, "latent_jitter"), ({"steps": 1.5}, "steps"), ({"lr": "fast"}, "lr"),
 ])
-def test_config_validation(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_config_validation_names_the_setting(kwargs, setting):
+    with pytest.raises(SettingError, match=setting) as err:
         DAEConfig(**kwargs)
+    assert err.value.setting == setting
+
+
+def test_sigma_applies_to_gaussian_noise_and_drop_to_masking():
+    assert DAEConfig.applies("sigma", {"corruption": "gaussian"})
+    assert not DAEConfig.applies("drop", {"corruption": "gaussian"})
+    assert DAEConfig.applies("drop", {"corruption": "masking"})
+    assert not DAEConfig.applies("sigma", {"corruption": "masking"})
+    assert DAEConfig.create(dataset="spiral") == DAEConfig(dataset="spiral"), "no per-data-set defaults"
+    cfg = DAEConfig(corruption="masking", drop=0.3)
+    assert DAEConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_a_denoising_path_that_runs_away_stays_finite():
+    t = DAETrainer(DAEConfig(dataset="circle", **SMALL))
+    with torch.no_grad():  # a decoder a million times too large: repeating r overflows float32
+        last = t.model.decoder[-1]
+        last.weight.mul_(1e6)
+    path = t.denoising_path(np.array([[0.5, 0.5]], np.float32))
+    assert np.isfinite(path).all() and np.abs(path).max() <= 4.0 * t.manifold.box
