@@ -21,86 +21,90 @@ numbers per image) and applied on the images' device in a handful of batched ker
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from kornia import color, enhance, filters
 
+from engine.errors import DataError, SettingError
+from engine.schema import Layers, Rule, Settings, setting
+
 Tensor = torch.Tensor
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    crop_scale: tuple[float, float] = (0.25, 1.0)  # area fraction of the crop
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    rotation: float = 0.0  # degrees, uniform in ±rotation
-    translate: float = 0.0  # fraction of the image side, uniform in ±translate
-    flip: float = 0.5  # probability of a horizontal flip
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1  # fraction of a full turn
-    grayscale_p: float = 0.2
-    blur_p: float = 0.0
-    blur_sigma: tuple[float, float] = (0.1, 1.0)  # in pixels
-    noise: float = 0.0  # std of additive pixel noise (images in [0, 1])
-    padding: str = "reflection"  # what a warp shows outside the image: zeros | border | reflection
-    strength: float = 1.0
-
-    def __post_init__(self) -> None:
-        lo, hi = self.crop_scale
-        checks = [
-            (0 < lo <= hi <= 1, "crop_scale must satisfy 0 < min <= max <= 1"),
-            (0 < self.crop_ratio[0] <= self.crop_ratio[1], "crop_ratio must satisfy 0 < min <= max"),
-            (0 <= self.rotation <= 180, "rotation must be within [0, 180] degrees"),
-            (0 <= self.translate <= 0.5, "translate must be within [0, 0.5]"),
-            (all(0 <= p <= 1 for p in (self.flip, self.jitter_p, self.grayscale_p, self.blur_p)),
-             "flip, jitter_p, grayscale_p and blur_p are probabilities"),
-            (all(0 <= v <= 1 for v in (self.brightness, self.contrast, self.saturation)),
-             "brightness, contrast and saturation must be within [0, 1]"),
-            (0 <= self.hue <= 0.5, "hue must be within [0, 0.5]"),
-            (0 < self.blur_sigma[0] <= self.blur_sigma[1], "blur_sigma must satisfy 0 < min <= max"),
-            (self.noise >= 0, "noise must be >= 0"),
-            (self.padding in ("zeros", "border", "reflection"), "padding must be zeros, border or reflection"),
-            (0 <= self.strength <= 2, "strength must be within [0, 2]"),
-        ]
-        for ok, why in checks:
-            if not ok:
-                raise ValueError(f"augmentation: {why}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 # Per data set: no flips for digits and MNIST (a flipped 2, 3, 7 is no longer that digit); gentle crops
 # on 8×8 digits, whose strokes reach the border; small rotations only (a 6 turned over is a 9).
-DEFAULTS: dict[str, AugmentConfig] = {
-    "digits": AugmentConfig(crop_scale=(0.6, 1.0), rotation=15, translate=0.1, flip=0.0, jitter_p=0.8,
-                            brightness=0.4, contrast=0.4, saturation=0, hue=0, grayscale_p=0, blur_p=0.3,
-                            blur_sigma=(0.1, 0.8), noise=0.05, padding="zeros"),
-    "mnist": AugmentConfig(crop_scale=(0.4, 1.0), rotation=15, translate=0.1, flip=0.0, jitter_p=0.8,
-                           brightness=0.4, contrast=0.4, saturation=0, hue=0, grayscale_p=0, blur_p=0.3,
-                           blur_sigma=(0.1, 1.0), noise=0.05, padding="zeros"),
-    "fashion_mnist": AugmentConfig(crop_scale=(0.3, 1.0), rotation=10, translate=0.05, flip=0.5, jitter_p=0.8,
-                                   brightness=0.4, contrast=0.4, saturation=0, hue=0, grayscale_p=0,
-                                   blur_p=0.3, noise=0.03, padding="zeros"),
+LAYERS = Layers(dataset={
+    "digits": dict(crop_scale=(0.6, 1.0), rotation=15, translate=0.1, flip=0.0, jitter_p=0.8, brightness=0.4,
+                   contrast=0.4, saturation=0, hue=0, grayscale_p=0, blur_p=0.3, blur_sigma=(0.1, 0.8),
+                   noise=0.05, padding="zeros"),
+    "mnist": dict(crop_scale=(0.4, 1.0), rotation=15, translate=0.1, flip=0.0, jitter_p=0.8, brightness=0.4,
+                  contrast=0.4, saturation=0, hue=0, grayscale_p=0, blur_p=0.3, blur_sigma=(0.1, 1.0), noise=0.05,
+                  padding="zeros"),
+    "fashion_mnist": dict(crop_scale=(0.3, 1.0), rotation=10, translate=0.05, flip=0.5, jitter_p=0.8,
+                          brightness=0.4, contrast=0.4, saturation=0, hue=0, grayscale_p=0, blur_p=0.3, noise=0.03,
+                          padding="zeros"),
     # shapes: colour is the nuisance to remove → full-turn hue and strong jitter; crops kept ≥ half the
     # area so both views still show the shape
-    "shapes": AugmentConfig(crop_scale=(0.5, 1.0), rotation=10, translate=0.05, flip=0.5, jitter_p=0.8,
-                            brightness=0.6, contrast=0.6, saturation=0.6, hue=0.5, grayscale_p=0.2,
-                            blur_p=0.3, blur_sigma=(0.1, 1.0), noise=0.03, padding="reflection"),
-    "cifar10": AugmentConfig(crop_scale=(0.2, 1.0), rotation=0, translate=0.0, flip=0.5, jitter_p=0.8,
-                             brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, grayscale_p=0.2,
-                             blur_p=0.0, noise=0.0, padding="reflection"),
-}
+    "shapes": dict(crop_scale=(0.5, 1.0), rotation=10, translate=0.05, flip=0.5, jitter_p=0.8, brightness=0.6,
+                   contrast=0.6, saturation=0.6, hue=0.5, grayscale_p=0.2, blur_p=0.3, blur_sigma=(0.1, 1.0),
+                   noise=0.03, padding="reflection"),
+    "cifar10": dict(crop_scale=(0.2, 1.0), rotation=0, translate=0.0, flip=0.5, jitter_p=0.8, brightness=0.4,
+                    contrast=0.4, saturation=0.4, hue=0.1, grayscale_p=0.2, blur_p=0.0, noise=0.0,
+                    padding="reflection"),
+})
 
 
-def default_augment(dataset: str, **overrides) -> AugmentConfig:
-    if dataset not in DEFAULTS:
-        raise ValueError(f"no augmentation defaults for data set {dataset!r}")
-    return replace(DEFAULTS[dataset], **overrides)
+def _interval(name: str) -> Rule:
+    return Rule((name,), lambda c: len(getattr(c, name)) == 2 and getattr(c, name)[0] <= getattr(c, name)[1],
+                "two values, the smaller first")
+
+
+@dataclass(frozen=True)
+class AugmentConfig(Settings):
+    """The random transformations of one data set (its layered defaults), scaled by `strength`."""
+
+    experiment: ClassVar[str] = "embed_augment"
+    layers: ClassVar[Layers] = LAYERS
+    rules: ClassVar[tuple[Rule, ...]] = (_interval("crop_scale"), _interval("crop_ratio"), _interval("blur_sigma"))
+
+    crop_scale: tuple[float, ...] = setting((0.25, 1.0), gt=0, le=1, max_items=2, label="Crop area",
+                                            help="the crop's area as a fraction of the image: min, max")
+    crop_ratio: tuple[float, ...] = setting((3 / 4, 4 / 3), ge=0.1, le=10, max_items=2, label="Crop aspect ratio",
+                                            help="width ÷ height of the crop (log-uniform): min, max")
+    rotation: float = setting(0.0, ge=0, le=180, label="Rotation (degrees)", help="uniform in ±rotation")
+    translate: float = setting(0.0, ge=0, le=0.5, label="Translation",
+                               help="fraction of the image side, uniform in ±translate")
+    flip: float = setting(0.5, ge=0, le=1, label="Flip probability", help="probability of a horizontal flip")
+    jitter_p: float = setting(0.8, ge=0, le=1, label="Colour-jitter probability",
+                              help="probability that brightness, contrast, saturation and hue are jittered")
+    brightness: float = setting(0.4, ge=0, le=1, label="Brightness", help="× a factor uniform in 1 ± brightness")
+    contrast: float = setting(0.4, ge=0, le=1, label="Contrast", help="contrast factor uniform in 1 ± contrast")
+    saturation: float = setting(0.4, ge=0, le=1, label="Saturation",
+                                help="saturation factor uniform in 1 ± saturation")
+    hue: float = setting(0.1, ge=0, le=0.5, label="Hue", help="hue shift uniform in ± hue of a full turn")
+    grayscale_p: float = setting(0.2, ge=0, le=1, label="Grayscale probability",
+                                 help="probability that a colour view is turned grey")
+    blur_p: float = setting(0.0, ge=0, le=1, label="Blur probability", help="probability of a Gaussian blur")
+    blur_sigma: tuple[float, ...] = setting((0.1, 1.0), gt=0, le=10, max_items=2, label="Blur σ (pixels)",
+                                            help="the blur's σ, uniform between min and max")
+    noise: float = setting(0.0, ge=0, le=1, label="Pixel noise", help="std of additive noise (images in [0, 1])")
+    padding: str = setting("reflection", choices=("zeros", "border", "reflection"), label="Padding",
+                           help="what a warp shows outside the image")
+    strength: float = setting(1.0, ge=0, le=2, label="Strength",
+                              help="scales the photometric and geometric ranges together (0 = identity)")
+
+
+def default_augment(dataset: str, **overrides: Any) -> AugmentConfig:
+    """The data set's augmentation (its layer over the declarations), with `overrides`; validated."""
+    if dataset not in LAYERS.dataset:
+        raise SettingError(f"dataset = {dataset!r} has no augmentation defaults: it must be one of "
+                           f"{', '.join(LAYERS.dataset)}", setting="dataset", value=dataset)
+    for name in overrides:
+        AugmentConfig.spec(name)  # an unknown name raises, naming it
+    return AugmentConfig(**{**AugmentConfig.defaults_for(dataset), **overrides})
 
 
 # YIQ: a hue shift is a rotation of the (I, Q) chroma plane about the luminance axis Y
@@ -134,7 +138,7 @@ class Augmenter:
 
     def __init__(self, config: AugmentConfig, channels: int):
         if channels not in (1, 3):
-            raise ValueError("images must have 1 or 3 channels")
+            raise DataError(f"images must have 1 or 3 channels, not {channels}")
         self.config = config
         self.channels = channels
 

@@ -3,9 +3,9 @@ daemons and wound down at interpreter exit.
 
 A daemon thread that is inside torch or numba native code when the interpreter finalises can abort
 the process ("terminate called without an active exception", exit status 134). So every thread
-started here (and every `Run` started by `start_run`) is registered with a way to stop it; at exit
-they are asked to stop (cooperative jobs stop at their next check, runs after their current step)
-and joined for a bounded time.
+started here is registered with a way to stop it; at exit they are asked to stop (cooperative jobs
+stop at their next check) and joined for a bounded time. Training runs are wound down the same way
+by engine.run itself.
 """
 
 from __future__ import annotations

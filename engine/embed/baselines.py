@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import threading
 
-import torch
-
 from engine.device import pick_device
 from engine.embed import background
 from engine.embed.config import EmbedConfig
-from engine.embed.data import ImageSet, to_float
 from engine.embed.evaluate import extract, linear_probe
+from engine.embed.imageset import ImageSet, to_float
 from engine.embed.models import build_encoder
+from engine.training import init_parameters, make_generator
+
+RANDOM_ENCODER_OFFSET = 2  # the random encoder is initialised from the generator of seed + this
 
 
 def raw_pixel_probe(data: ImageSet, cancel: threading.Event | None = None) -> float:
@@ -26,10 +27,8 @@ def raw_pixel_probe(data: ImageSet, cancel: threading.Event | None = None) -> fl
 
 def random_encoder_probe(config: EmbedConfig, data: ImageSet, cancel: threading.Event | None = None) -> float:
     """Linear probe on a randomly initialised encoder of the same architecture (eval mode)."""
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(config.seed + 2)
-    enc = build_encoder(config.encoder, data.channels, data.size, config.width).eval()
-    torch.random.set_rng_state(gen_state)  # leave the global generator as it was
+    enc = build_encoder(config.encoder, data.channels, data.size, config.width)
+    init_parameters(enc, make_generator(config.seed, RANDOM_ENCODER_OFFSET)).eval()
     device = pick_device(config.device)
     enc.to(device)
     ftr = extract(enc, data.x_train, device)

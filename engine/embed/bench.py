@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from engine.device import describe, pick_device
-from engine.embed.config import make_config
-from engine.embed.data import to_float
+from engine.embed.config import EmbedConfig
+from engine.embed.imageset import to_float
 from engine.embed.trainer import EmbedTrainer
 
 
@@ -27,7 +27,7 @@ def _sync(device: torch.device) -> None:
 def bench(quick: bool = False, device: torch.device | str | None = None, seed: int = 0) -> dict[str, Any]:
     device = device if isinstance(device, torch.device) else pick_device(device)
     gpu = device.type == "cuda"
-    cfg = make_config("shapes", "simclr", device=str(device), seed=seed, budget_seconds=None,
+    cfg = EmbedConfig.create(dataset="shapes", method="simclr", device=str(device), seed=seed, budget_seconds=None,
                       encoder="resnet18" if gpu else "small_cnn", width=64 if gpu else 16,
                       batch_size=512 if gpu else 128, train_size=4096 if quick else 6000, test_size=512)
     trainer = EmbedTrainer(cfg)

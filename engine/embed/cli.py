@@ -1,74 +1,93 @@
-"""`python -m engine embed`: train an encoder contrastively for a time budget, then probe it.
+"""`python -m engine embed`: train an encoder contrastively for a step and/or time budget, then probe it.
 
 Prints one JSON object: linear_probe_acc, knn_acc, the three baselines on the same split (raw pixels,
 a random encoder, a supervised encoder trained for the same time), contrastive_acc, images_per_s,
-device, and the run's settings.
+device, and the run's settings. `--sweep NAME` runs one of the page's sweeps instead.
+
+The flags are the declarations of `EmbedConfig` (engine/embed/config.py) and of `EmbedOptions` below.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
 from engine.cli import progress
 from engine.device import describe
-from engine.embed.config import EmbedConfig, make_config
-from engine.embed.data import DATASETS
-from engine.embed.models import ENCODERS
-from engine.embed.objectives import METHODS
-from engine.embed.sweeps import SWEEPS
+from engine.embed.config import EmbedConfig
+from engine.embed.sweeps import MAX_CELL_STEPS, SWEEPS
+from engine.errors import SettingError
+from engine.run import Run
+from engine.schema import Settings, setting
 
-_SKIP = {"dataset", "method", "seed", "device", "download", "amp"}
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="digits", choices=DATASETS)
-    p.add_argument("--method", default="simclr", choices=METHODS)
-    p.add_argument("--encoder", default=None, choices=ENCODERS)
-    p.add_argument("--download", action="store_true", help="download mnist/fashion_mnist/cifar10 if missing")
-    p.add_argument("--no-amp", dest="amp", action="store_false", help="no bf16 autocast / channels_last on CUDA")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--no-baselines", dest="baselines", action="store_false",
-                   help="skip the raw-pixel, random-encoder and supervised baselines")
-    p.add_argument("--supervised-seconds", type=float, default=None,
-                   help="training time of the supervised baseline (default: the same budget)")
-    p.add_argument("--sweep", default=None, choices=SWEEPS,
-                   help="run one of the page's sweeps instead of a single training run")
-    p.add_argument("--sweep-steps", type=int, default=200, help="training steps per sweep cell")
-    for name in EmbedConfig.field_names():
-        if name in _SKIP or name == "encoder":
-            continue
-        default = EmbedConfig.__dataclass_fields__[name].default
-        kind = {"int": int, "float": float, "str": str}.get(
-            str(EmbedConfig.__dataclass_fields__[name].type).split(" ")[0], float)
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
-                       help=f"(default: per-data-set/method default, else {default})")
+PROGRESS_EVERY_S = 10.0
 
 
-def config_from_args(args: argparse.Namespace) -> EmbedConfig:
-    overrides = {n: getattr(args, n, None) for n in EmbedConfig.field_names()
-                 if n not in ("dataset", "method")}
-    overrides["download"] = bool(getattr(args, "download", False))
-    overrides["amp"] = bool(getattr(args, "amp", True))
-    return make_config(args.dataset, args.method, **overrides)
+@dataclass
+class EmbedOptions(Settings):
+    """How the command runs (not settings of the model): sweeps, threads, baselines."""
+
+    experiment: ClassVar[str] = "embed_cli"
+
+    sweep: str | None = setting(None, choices=tuple(SWEEPS), none="a single training run", label="Sweep",
+                                help="run one of the page's sweeps instead of a single training run", form=False)
+    sweep_steps: int = setting(200, ge=1, le=MAX_CELL_STEPS, label="Steps per sweep cell",
+                               help="training steps of each cell of the sweep", form=False)
+    threads: int | None = setting(None, ge=1, le=256, none="torch's choice", label="CPU threads",
+                                  help="torch's CPU threads", form=False)
+    no_baselines: bool = setting(False, label="No baselines",
+                                 help="skip the raw-pixel, random-encoder and supervised baselines", form=False)
+    supervised_seconds: float | None = setting(None, gt=0, le=86_400, none="the same budget as the run",
+                                               label="Supervised baseline (s)",
+                                               help="training time of the supervised baseline", form=False)
+
+
+SETTINGS = (EmbedConfig, EmbedOptions)
+
+
+def run(config: EmbedConfig, options: EmbedOptions) -> dict[str, Any]:
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
+    if options.sweep is not None:
+        return run_sweep(options.sweep, config, options.sweep_steps)
+    if config.budget_seconds is None and config.max_steps is None:
+        raise SettingError("budget_seconds and max_steps are both unset: give a time or a step budget",
+                           setting="budget_seconds")
+    return run_experiment(config, baselines=not options.no_baselines, supervised_seconds=options.supervised_seconds)
+
+
+def reporter(name: str, every_s: float = PROGRESS_EVERY_S) -> Callable[[Run], None]:
+    """An on_step callback that prints the step, time, loss (and contrastive accuracy) every `every_s`."""
+    last = [0.0]
+
+    def on_step(r: Run) -> None:
+        if r.elapsed - last[0] >= every_s:
+            last[0] = r.elapsed
+            row = r.history[-1]
+            progress(f"{name}: step {r.step}, {r.elapsed:.0f} s, loss {row['loss']:.4f}"
+                     + (f", contrastive acc {row['contrastive_acc']:.3f}" if "contrastive_acc" in row else ""))
+
+    return on_step
 
 
 def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_seconds: float | None = None
                    ) -> dict[str, Any]:
     from engine.embed.baselines import random_encoder_probe, raw_pixel_probe
-    from engine.embed.trainer import EmbedTrainer, SupervisedTrainer, budget_run, dataset_for
+    from engine.embed.trainer import EmbedTrainer, SupervisedTrainer, dataset_for
 
     t0 = time.perf_counter()
     data = dataset_for(config)
     progress(f"embed: {config.dataset} ({len(data.x_train)} train / {len(data.x_test)} test, "
              f"{data.channels}×{data.size}×{data.size}) loaded in {time.perf_counter() - t0:.1f} s")
     trainer = EmbedTrainer(config, data)
-    run = budget_run(trainer, config.budget_seconds, config.max_steps, name=config.method, progress=progress)
-    ev = run.last_evaluation()
-    hist = run.history
+    run_ = trainer.headless(max_steps=config.max_steps, max_seconds=config.budget_seconds, name=config.method,
+                            on_step=reporter(config.method))
+    ev = run_.last_evaluation()
+    last = run_.history[-1] if run_.history else {}
     result: dict[str, Any] = {
         "dataset": config.dataset,
         "method": config.method,
@@ -76,11 +95,11 @@ def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_secon
         "linear_probe_acc": round(ev["linear_probe_acc"], 4),
         "knn_acc": round(ev["knn_acc"], 4),
         "contrastive_acc": round(ev["contrastive_acc_test"], 4),
-        "contrastive_acc_train_batch": round(hist[-1].get("contrastive_acc", float("nan")), 4) if hist else None,
+        "contrastive_acc_train_batch": round(last["contrastive_acc"], 4) if "contrastive_acc" in last else None,
         "effective_rank": round(ev["effective_rank"], 2),
         "uniformity": round(ev["uniformity"], 3),
-        "final_loss": round(hist[-1]["loss"], 4) if hist else None,
-        "steps": run.step,
+        "final_loss": round(last["loss"], 4) if last else None,
+        "steps": run_.step,
         "epochs": trainer.sampler.epoch,
         "train_seconds": round(trainer.train_seconds, 2),
         "images_per_s": round(trainer.images_per_second(), 1),
@@ -90,39 +109,37 @@ def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_secon
         "temperature": config.temperature,
         "seed": config.seed,
     }
-    if "embedding_norm" in (hist[-1] if hist else {}):
-        result["embedding_norm"] = round(hist[-1]["embedding_norm"], 4)
+    if "embedding_norm" in last:
+        result["embedding_norm"] = round(last["embedding_norm"], 4)
     if baselines:
         result["raw_pixels_acc"] = round(raw_pixel_probe(data), 4)
         result["random_encoder_acc"] = round(random_encoder_probe(config, data), 4)
-        sup_budget = supervised_seconds if supervised_seconds is not None else trainer.train_seconds
         sup = SupervisedTrainer(config, data)
-        sup_run = budget_run(sup, sup_budget, config.max_steps if supervised_seconds is None else None,
-                             name="supervised", progress=progress)
+        seconds = supervised_seconds if supervised_seconds is not None else max(trainer.train_seconds, 1e-3)
+        sup_run = sup.headless(max_steps=config.max_steps if supervised_seconds is None else None,
+                               max_seconds=seconds, name="supervised", on_step=reporter("supervised"))
         result["supervised_acc"] = round(sup_run.last_evaluation()["linear_probe_acc"], 4)
         result["supervised_seconds"] = round(sup_run.elapsed, 2)
     return result
 
 
-def run_sweep(name: str, args: argparse.Namespace, steps: int) -> dict[str, Any]:
+def run_sweep(name: str, config: EmbedConfig, steps: int) -> dict[str, Any]:
     from engine.embed.sweeps import build_sweep, summarise_why_cosine
-    from engine.embed.trainer import budget_run
+    from engine.run import train_headless
 
-    overrides = {n: getattr(args, n) for n in ("batch_size", "width", "lr", "train_size", "test_size", "device")
-                 if getattr(args, n, None) is not None}
-    sweep = build_sweep(name, args.dataset, steps, seed=args.seed, **overrides)
+    sweep = build_sweep(name, config, steps=steps)
     done = [0]
 
-    def report(r) -> None:
+    def report(_: Run) -> None:
         if len(sweep.rows) > done[0]:
             done[0] = len(sweep.rows)
             row = sweep.rows[-1]
             progress(f"{name}: {row['label']}: probe {row['linear_probe_acc']:.3f}, "
                      f"contrastive {row['contrastive_acc_test']:.3f}, rank {row['effective_rank']:.1f}")
 
-    run_ = budget_run(sweep, None, sweep.total_steps, name=name, progress=progress, progress_every_s=30)
-    report(run_)
-    result = {**sweep.result(), "dataset": args.dataset, "seconds_training": round(run_.elapsed, 1),
+    # a sweep is a Trainer of trainers (no checkpoint of its own): the shared headless run drives it
+    run_ = train_headless(sweep, max_steps=sweep.total_steps, name=name, on_step=report)
+    result = {**sweep.result(), "dataset": config.dataset, "seconds_training": round(run_.elapsed, 1),
               "threads": torch.get_num_threads()}
     for row in result["rows"]:
         for k, v in list(row.items()):
@@ -131,12 +148,3 @@ def run_sweep(name: str, args: argparse.Namespace, steps: int) -> dict[str, Any]
     if name == "why_cosine":
         result["summary"] = summarise_why_cosine(sweep)
     return result
-
-
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
-    if getattr(args, "sweep", None):
-        return run_sweep(args.sweep, args, args.sweep_steps)
-    config = config_from_args(args)
-    return run_experiment(config, getattr(args, "baselines", True), getattr(args, "supervised_seconds", None))

@@ -19,15 +19,18 @@ import struct
 import tarfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.embed.imageset import ImageSet, split_train_test
+from engine.embed.shapes import make_shapes
+from engine.errors import DataError, SettingError
+
 Tensor = torch.Tensor
 DEFAULT_DATA_DIR = Path(os.environ.get("ENERGY_LAB_DATA", Path(__file__).resolve().parents[2] / "data"))
-SPLIT_SEED = 1234  # the held-out split is a property of the data set, not of a run
 
 FASHION_CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                    "boot")
@@ -43,75 +46,6 @@ MIRRORS = {
     "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
 }
-
-
-@dataclass
-class ImageSet:
-    """Images with labels and a fixed train/test split (labels are used only by the probes)."""
-
-    name: str
-    x_train: Tensor  # uint8, N×C×H×W
-    y_train: Tensor  # int64, N
-    x_test: Tensor
-    y_test: Tensor
-    classes: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        for x, y, part in ((self.x_train, self.y_train, "train"), (self.x_test, self.y_test, "test")):
-            if x.dtype != torch.uint8 or x.dim() != 4:
-                raise ValueError(f"{self.name} {part} images must be uint8 N×C×H×W, got {x.dtype} {tuple(x.shape)}")
-            if len(x) != len(y):
-                raise ValueError(f"{self.name} {part}: {len(x)} images but {len(y)} labels")
-
-    @property
-    def channels(self) -> int:
-        return self.x_train.shape[1]
-
-    @property
-    def size(self) -> int:
-        return self.x_train.shape[-1]
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    def subset(self, train_size: int | None, test_size: int | None) -> ImageSet:
-        """The first `train_size` / `test_size` images of a stratified shuffle (None keeps all)."""
-        def cut(x: Tensor, y: Tensor, n: int | None) -> tuple[Tensor, Tensor]:
-            if n is None or n >= len(x):
-                return x, y
-            idx = _stratified_order(y, SPLIT_SEED)[:n]
-            return x[idx], y[idx]
-
-        xtr, ytr = cut(self.x_train, self.y_train, train_size)
-        xte, yte = cut(self.x_test, self.y_test, test_size)
-        return ImageSet(self.name, xtr, ytr, xte, yte, self.classes)
-
-
-def to_float(x: Tensor) -> Tensor:
-    """uint8 images → float in [0, 1]."""
-    return x.float().div_(255.0)
-
-
-def _stratified_order(y: Tensor, seed: int) -> Tensor:
-    """A permutation whose every prefix holds the classes in (nearly) their overall proportions."""
-    gen = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(y), generator=gen)
-    ys = y[perm]
-    # rank of each item within its class, scaled by class size → interleaves the classes evenly
-    key = torch.empty(len(y), dtype=torch.float64)
-    for c in ys.unique():
-        where = (ys == c).nonzero().squeeze(1)
-        key[where] = (torch.arange(len(where), dtype=torch.float64) + 0.5) / len(where)
-    return perm[torch.argsort(key, stable=True)]
-
-
-def split_train_test(x: Tensor, y: Tensor, test_fraction: float, seed: int = SPLIT_SEED
-                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    order = _stratified_order(y, seed)
-    n_test = round(len(y) * test_fraction)
-    test, train = order[:n_test], order[n_test:]
-    return x[train], y[train], x[test], y[test]
 
 
 # ---- scikit-learn digits ----------------------------------------------------------------------------
@@ -130,18 +64,23 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (gzip-compressed when the name ends in .gz or the bytes say so)."""
-    raw = Path(path).read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    try:
+        raw = Path(path).read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} cannot be read ({exc})") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
     dtype, ndim = raw[2], raw[3]
     if dtype not in _IDX_DTYPES:
-        raise ValueError(f"{path}: unknown IDX element type 0x{dtype:02x}")
+        raise DataError(f"{path}: unknown IDX element type 0x{dtype:02x}")
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: the IDX header is cut short")
     dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=_IDX_DTYPES[dtype], offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} but holds {data.size} values")
+        raise DataError(f"{path}: header says {dims} but holds {data.size} values")
     return data.reshape(dims)
 
 
@@ -165,7 +104,7 @@ def load_idx_set(name: str, root: Path, download: bool = False) -> ImageSet:
     folder = _idx_folder(root, name)
     if folder is None:
         if not download:
-            raise ValueError(
+            raise DataError(
                 f"{name}: the IDX files ({', '.join(f for p in IDX_FILES.values() for f in p)}, gzip or not) "
                 f"are not in {root / name}; put them there or pass --download")
         folder = root / name
@@ -184,12 +123,15 @@ def load_idx_set(name: str, root: Path, download: bool = False) -> ImageSet:
 # ---- CIFAR-10 python batches ------------------------------------------------------------------------
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR python batch → (N×3×32×32 uint8, N labels)."""
-    with open(path, "rb") as fh:
-        d = pickle.load(fh, encoding="bytes")
-    data = np.asarray(d[b"data"], dtype=np.uint8)
-    labels = np.asarray(d[b"labels"], dtype=np.int64)
+    try:
+        with open(path, "rb") as fh:
+            d = pickle.load(fh, encoding="bytes")
+        data = np.asarray(d[b"data"], dtype=np.uint8)
+        labels = np.asarray(d[b"labels"], dtype=np.int64)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(exc).__name__}: {exc})") from exc
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise ValueError(f"{path} is not a CIFAR-10 batch (data {data.shape}, {len(labels)} labels)")
+        raise DataError(f"{path} is not a CIFAR-10 batch (data {data.shape}, {len(labels)} labels)")
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -199,7 +141,7 @@ def load_cifar10(root: Path, download: bool = False) -> ImageSet:
         folder = root / "cifar10" / "cifar-10-batches-py"
     if not (folder / "test_batch").exists():
         if not download:
-            raise ValueError(f"cifar10: the python batches are not in {folder} (data_batch_1…5, test_batch); "
+            raise DataError(f"cifar10: the python batches are not in {folder} (data_batch_1…5, test_batch); "
                              "put them there or pass --download")
         archive = root / "cifar-10-python.tar.gz"
         _download(MIRRORS["cifar10"], archive)
@@ -221,7 +163,7 @@ def _download(url: str, dest: Path, timeout: float = 30) -> None:
                 out.write(chunk)
     except (urllib.error.URLError, OSError) as exc:
         tmp.unlink(missing_ok=True)
-        raise ValueError(f"could not download {url} ({exc}); without network, copy the file to {dest}") from exc
+        raise DataError(f"could not download {url} ({exc}); without network, copy the file to {dest}") from exc
     tmp.replace(dest)
 
 
@@ -247,15 +189,14 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     if name == "digits":
         data = load_digits()
     elif name == "shapes":
-        from engine.embed.shapes import make_shapes
-
         data = make_shapes(train_size or 6000, test_size or 2000)
     elif name in ("mnist", "fashion_mnist"):
         data = load_idx_set(name, root, download)
     elif name == "cifar10":
         data = load_cifar10(root, download)
     else:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+        raise SettingError(f"dataset = {name!r} is not allowed: it must be one of {', '.join(DATASETS)}",
+                           setting="dataset", value=name)
     return data.subset(train_size, test_size)
 
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.background import Cancelled
-from engine.embed.data import to_float
+from engine.embed.imageset import to_float
+from engine.errors import SettingError
 
 Tensor = torch.Tensor
 PROBE_PENALTIES = (1e-4, 1e-3, 1e-2)
@@ -59,8 +60,8 @@ def _standardise(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor]:
 
 def _fit_logistic(x: Tensor, y: Tensor, n_classes: int, penalty: float, max_iter: int,
                   cancel: threading.Event | None = None) -> nn.Linear:
-    torch.manual_seed(0)  # the probe's own initialisation: deterministic and independent of the run
-    lin = nn.Linear(x.shape[1], n_classes)
+    # the probe starts from zero (deterministic, no random draw)
+    lin = nn.utils.skip_init(nn.Linear, x.shape[1], n_classes)
     nn.init.zeros_(lin.weight)
     nn.init.zeros_(lin.bias)
     xd = x.float()
@@ -129,7 +130,7 @@ def contrastive_accuracy(a: Tensor, b: Tensor, metric: str = "cosine") -> float:
     elif metric == "l2":
         sim = neg_sq_distance
     else:
-        raise ValueError("metric must be cosine or l2")
+        raise SettingError(f"metric = {metric!r} is not allowed: it must be cosine or l2", setting="metric")
     logits, positive = pair_logits(a.float(), b.float(), sim)
     return top1_positive(logits, positive)
 

@@ -19,7 +19,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from engine.embed.data import ImageSet
+from engine.embed.imageset import ImageSet
+from engine.errors import SettingError
 
 Tensor = torch.Tensor
 SHAPES_SEED = 2024  # the generated set is fixed: every run sees the same images
@@ -115,9 +116,10 @@ def render_shapes(labels: Tensor, gen: torch.Generator, size: int = 32,
 def make_shapes(n_train: int = 6000, n_test: int = 2000, size: int = 32, seed: int = SHAPES_SEED) -> ImageSet:
     """The generated set, balanced over the classes, identical for a given (n_train, n_test, size, seed)."""
     if n_train < len(SHAPE_CLASSES) or n_test < len(SHAPE_CLASSES):
-        raise ValueError(f"shapes needs at least {len(SHAPE_CLASSES)} train and test images")
+        raise SettingError(f"shapes needs at least {len(SHAPE_CLASSES)} train and test images",
+                           setting="train_size" if n_train < len(SHAPE_CLASSES) else "test_size")
     if not 16 <= size <= 128:
-        raise ValueError("shapes: size must be within [16, 128]")
+        raise SettingError(f"shapes: size = {size} is not allowed: it must be from 16 to 128")
     gen = torch.Generator().manual_seed(seed)
     k = len(SHAPE_CLASSES)
     parts = []

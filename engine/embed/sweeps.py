@@ -12,15 +12,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.embed.config import EmbedConfig, make_config
-from engine.embed.trainer import EmbedTrainer, dataset_for
+from engine.embed.config import MAX_BATCH, EmbedConfig
+from engine.embed.trainer import FAILURE_ADVICE, EmbedTrainer, dataset_for
+from engine.errors import SettingError
+from engine.schema import Rule, Settings, setting
 
-SWEEPS = ("why_cosine", "negatives_and_dimension", "temperature")
+# what a sweep takes from the run's settings (each sweep sets its own d, K or τ, and the method)
+SHARED = ("dataset", "encoder", "width", "proj_dim", "batch_size", "lr", "weight_decay", "bn_groups",
+          "augment_strength", "train_size", "test_size", "data_dir", "download", "map_size", "seed", "device",
+          "amp")
+MAX_CELL_STEPS = 100_000
+
+
+@dataclass
+class WhyCosineSettings(Settings):
+    experiment: ClassVar[str] = "embed_sweep"
+
+    steps: int = setting(200, ge=1, le=MAX_CELL_STEPS, label="Training steps per cell",
+                         help="steps of each variant (they train in turn, step for step)")
+    temperature: float = setting(0.5, ge=0.005, le=10, label="Temperature τ",
+                                 help="the same τ for both, so the cosine loss's floor applies to both", step=0.05)
+
+
+@dataclass
+class NegativesSettings(Settings):
+    experiment: ClassVar[str] = "embed_sweep"
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(("negatives", "method"), lambda c: c.method != "simclr" or all(4 <= k <= MAX_BATCH for k in c.negatives),
+             f"SimCLR's negatives come from its batch: each K is a batch size from 4 to {MAX_BATCH}"),
+    )
+
+    steps: int = setting(50, ge=1, le=MAX_CELL_STEPS, label="Training steps per cell",
+                         help="each cell of the grid trains for this many steps")
+    dims: tuple[int, ...] = setting((4, 16, 64), ge=2, le=1024, max_items=8, label="Dimensions d",
+                                    help="embedding dimensions, comma-separated")
+    negatives: tuple[int, ...] = setting((16, 256, 1024), ge=1, le=16_384, max_items=8,
+                                         label="Negatives K (queue length)",
+                                         help="MoCo's queue lengths (SimCLR: batch sizes), comma-separated")
+    method: str = setting("moco", choices=("moco", "simclr"), label="Method",
+                          help="MoCo varies its queue (the cost per step stays the same), SimCLR its batch")
+
+
+@dataclass
+class TemperatureSettings(Settings):
+    experiment: ClassVar[str] = "embed_sweep"
+
+    steps: int = setting(100, ge=1, le=MAX_CELL_STEPS, label="Training steps per cell",
+                         help="each temperature trains for this many steps")
+    temperatures: tuple[float, ...] = setting((0.05, 0.1, 0.2, 0.5, 1.0), ge=0.005, le=10, max_items=12,
+                                              label="Temperatures τ", help="SimCLR's τ, comma-separated")
+
+
+def cell_config(base: EmbedConfig, method: str, **own: Any) -> EmbedConfig:
+    """A cell's settings: the run's shared settings, the cell's method and its own values; validated."""
+    return EmbedConfig.create(**{**{n: getattr(base, n) for n in SHARED}, "method": method, "budget_seconds": None,
+                                 **own})
 
 
 @dataclass
@@ -34,14 +86,18 @@ class Sweep:
     """Trains each cell for `steps_per_cell` steps — in turn ("sequential") or one step each in
     rotation ("round_robin") — evaluates it when done and keeps a row of results per cell."""
 
+    failure_advice = FAILURE_ADVICE
+
     def __init__(self, name: str, cells: list[Cell], steps_per_cell: int, schedule: str = "sequential",
                  curve_every: int = 1):
         if not cells:
-            raise ValueError("a sweep needs at least one cell")
+            raise SettingError("a sweep needs at least one cell")
         if steps_per_cell < 1:
-            raise ValueError("steps_per_cell must be >= 1")
+            raise SettingError(f"steps = {steps_per_cell} is not allowed: a sweep trains each cell ≥ 1 step",
+                               setting="steps")
         if schedule not in ("sequential", "round_robin"):
-            raise ValueError("schedule must be sequential or round_robin")
+            raise SettingError(f"schedule = {schedule!r} is not allowed: it must be sequential or round_robin",
+                               setting="schedule")
         self.name = name
         self.cells = cells
         self.steps_per_cell = steps_per_cell
@@ -108,44 +164,45 @@ class Sweep:
         return {"sweep": self.name, "steps_per_cell": self.steps_per_cell, "rows": self.rows}
 
 
-def why_cosine(dataset: str = "digits", steps: int = 300, seed: int = 0, temperature: float = 0.5,
-               **overrides: Any) -> Sweep:
+def why_cosine(base: EmbedConfig, sweep: WhyCosineSettings) -> Sweep:
     """Both variants at the same τ, so the cosine loss's floor applies to both as a reference line."""
-    cells = [Cell(m, make_config(dataset, m, seed=seed, temperature=temperature, **overrides), {"method": m})
+    cells = [Cell(m, cell_config(base, m, temperature=sweep.temperature), {"method": m})
              for m in ("simclr", "simclr_l2")]
-    return Sweep("why_cosine", cells, steps, schedule="round_robin")
+    return Sweep("why_cosine", cells, sweep.steps, schedule="round_robin")
 
 
-def negatives_and_dimension(dataset: str = "digits", dims: tuple[int, ...] = (4, 16, 64),
-                            negatives: tuple[int, ...] = (16, 128, 1024), steps: int = 100, method: str = "moco",
-                            seed: int = 0, **overrides: Any) -> Sweep:
+def negatives_and_dimension(base: EmbedConfig, sweep: NegativesSettings) -> Sweep:
     """K is MoCo's queue length (or SimCLR's batch size, 2N − 2 negatives, when method='simclr')."""
-    if method not in ("moco", "simclr"):
-        raise ValueError("the negatives sweep varies MoCo's queue or SimCLR's batch: method must be moco or simclr")
     cells = []
-    for d in dims:
-        for k in negatives:
-            knob = {"queue_size": k} if method == "moco" else {"batch_size": k}
-            cfg = make_config(dataset, method, seed=seed, proj_dim=d, **{**overrides, **knob})
-            cells.append(Cell(f"d={d}, K={k}", cfg, {"d": d, "K": k if method == "moco" else 2 * k - 2}))
-    return Sweep("negatives_and_dimension", cells, steps)
+    for d in sweep.dims:
+        for k in sweep.negatives:
+            knob = {"queue_size": k} if sweep.method == "moco" else {"batch_size": k}
+            cfg = cell_config(base, sweep.method, **{"proj_dim": d, **knob})
+            cells.append(Cell(f"d={d}, K={k}", cfg, {"d": d, "K": k if sweep.method == "moco" else 2 * k - 2}))
+    return Sweep("negatives_and_dimension", cells, sweep.steps)
 
 
-def temperature(dataset: str = "digits", temperatures: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0),
-                steps: int = 150, seed: int = 0, **overrides: Any) -> Sweep:
-    cells = [Cell(f"τ={t}", make_config(dataset, "simclr", seed=seed, temperature=t, **overrides),
-                  {"temperature": t}) for t in temperatures]
-    return Sweep("temperature", cells, steps)
+def temperature(base: EmbedConfig, sweep: TemperatureSettings) -> Sweep:
+    cells = [Cell(f"τ={t}", cell_config(base, "simclr", temperature=t), {"temperature": t})
+             for t in sweep.temperatures]
+    return Sweep("temperature", cells, sweep.steps)
 
 
-def build_sweep(name: str, dataset: str, steps: int, seed: int = 0, **overrides: Any) -> Sweep:
-    if name == "why_cosine":
-        return why_cosine(dataset, steps, seed, **overrides)
-    if name == "negatives_and_dimension":
-        return negatives_and_dimension(dataset, steps=steps, seed=seed, **overrides)
-    if name == "temperature":
-        return temperature(dataset, steps=steps, seed=seed, **overrides)
-    raise ValueError(f"unknown sweep {name!r}; choose one of {', '.join(SWEEPS)}")
+# name -> (its settings, the builder)
+SWEEPS: dict[str, tuple[type[Settings], Callable[[EmbedConfig, Any], Sweep]]] = {
+    "why_cosine": (WhyCosineSettings, why_cosine),
+    "negatives_and_dimension": (NegativesSettings, negatives_and_dimension),
+    "temperature": (TemperatureSettings, temperature),
+}
+
+
+def build_sweep(name: str, base: EmbedConfig, **given: Any) -> Sweep:
+    """Sweep `name` with its declared defaults and the `given` sweep settings, on top of `base`."""
+    if name not in SWEEPS:
+        raise SettingError(f"sweep = {name!r} is not allowed: it must be one of {', '.join(SWEEPS)}",
+                           setting="sweep", value=name)
+    settings, build = SWEEPS[name]
+    return build(base, settings.create(**given))
 
 
 def summarise_why_cosine(sweep: Sweep) -> dict[str, Any]:

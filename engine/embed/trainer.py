@@ -4,26 +4,27 @@ Each step: draw a batch of training images (epochs of a random permutation from 
 make two per-sample augmented views on the training device, embed them, apply the objective, take an
 optimiser step. On CUDA the forward pass runs under bf16 autocast with channels_last tensors; the
 losses themselves are computed in float32.
+
+Randomness is per run (engine/training.py): the encoder, the heads, MoCo's queue and PIRL's bank are
+initialised from the run's generator, which then draws the batches, the augmentations, MoCo's batch-norm
+shuffles and PIRL's negatives; nothing touches torch's global generator.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from engine.device import pick_device
-from engine.embed import background
 from engine.embed.augment import Augmenter, default_augment
 from engine.embed.config import EmbedConfig
-from engine.embed.data import ImageSet, load_dataset, to_float
+from engine.embed.data import load_dataset
 from engine.embed.evaluate import (
     contrastive_accuracy,
     effective_rank,
@@ -33,15 +34,21 @@ from engine.embed.evaluate import (
     linear_probe,
     uniformity,
 )
+from engine.embed.imageset import ImageSet, to_float
 from engine.embed.models import Classifier, build_encoder
-from engine.embed.objectives import build_objective
-from engine.run import Run, RunOptions
-from engine.seeding import seed_everything
+from engine.embed.objectives import REGISTRY, ObjectiveContext
+from engine.errors import SettingError
+from engine.training import TrainerBase, build_optimizer, init_parameters, make_generator
 
 Tensor = torch.Tensor
 PAIRS_SHOWN = 64  # positive pairs of the last batch in each snapshot
 EVAL_PAIRS = 512  # test images whose two fixed views give the held-out contrastive accuracy
 MAP_PAIRS = 64  # of those, how many positive pairs the map draws as segments
+EVAL_VIEWS_OFFSET = 10_000  # the fixed held-out views come from the generator of seed + this
+SUPERVISED_OFFSET = 1  # the supervised baseline's generator: seed + this
+# what a diverged run suggests (only settings this experiment has)
+FAILURE_ADVICE = ("Try a lower learning rate or a higher temperature τ (the L2 variant's embeddings can also "
+                  "grow without bound: the cosine methods cannot).")
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,8 @@ class BatchSampler:
 
     def __init__(self, n: int, batch: int, gen: torch.Generator):
         if batch > n:
-            raise ValueError(f"batch size {batch} is larger than the training set ({n} images)")
+            raise SettingError(f"batch_size = {batch} is not allowed here: the training split has only {n} images",
+                               setting="batch_size", value=batch)
         self.n, self.batch, self.gen = n, batch, gen
         self._order = torch.randperm(n, generator=gen)
         self._pos = 0
@@ -100,27 +108,30 @@ class BatchSampler:
         return idx
 
 
-class EmbedTrainer:
+class EmbedTrainer(TrainerBase):
     """Implements engine.run.Trainer for contrastive embedding."""
+
+    failure_advice = FAILURE_ADVICE
 
     def __init__(self, config: EmbedConfig, data: ImageSet | None = None):
         self.config = config
-        self.gen = seed_everything(config.seed)
+        self.gen = make_generator(config.seed)
         self.device = pick_device(config.device)
         self.precision = precision_for(self.device, config.amp)
         self.data = data if data is not None else dataset_for(config)
         self.x_train = self.data.x_train.to(self.device)
         self.augment_config = default_augment(config.dataset, strength=config.augment_strength)
         self.augmenter = Augmenter(self.augment_config, self.data.channels)
-        self.encoder = build_encoder(config.encoder, self.data.channels, self.data.size, config.width).to(self.device)
-        self.objective = build_objective(config.method, self.encoder, config, len(self.x_train)).to(self.device)
-        if hasattr(self.objective, "gen"):
-            self.objective.gen = self.gen
+        encoder = init_parameters(build_encoder(config.encoder, self.data.channels, self.data.size, config.width),
+                                  self.gen)
+        ctx = ObjectiveContext(encoder=encoder, n_train=len(self.x_train), gen=self.gen)
+        objective = init_parameters(REGISTRY.build(config.method, ctx, config), self.gen)
+        self.encoder, self.objective = encoder.to(self.device), objective.to(self.device)
         if self.precision.channels_last:
             self.encoder.to(memory_format=torch.channels_last)
             self.objective.to(memory_format=torch.channels_last)
-        params = [p for p in list(self.encoder.parameters()) + list(self.objective.parameters()) if p.requires_grad]
-        self.opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        params = list(self.encoder.parameters()) + list(self.objective.parameters())
+        self.opt = build_optimizer(params, "adam", config.lr, weight_decay=config.weight_decay)
         self.sampler = BatchSampler(len(self.x_train), config.batch_size, self.gen)
         self.step_count = 0
         self.images_seen = 0
@@ -128,10 +139,13 @@ class EmbedTrainer:
         self._last: dict[str, Any] = {}
         self._eval: dict[str, Any] = {}
         # fixed views of test images for the held-out contrastive accuracy (same views every time)
-        eval_gen = torch.Generator().manual_seed(10_000 + config.seed)
+        eval_gen = make_generator(config.seed, EVAL_VIEWS_OFFSET)
         x_eval = to_float(self.data.x_test[:EVAL_PAIRS]).to(self.device)
         self._eval_views = [self.augmenter.apply(x_eval, self.augmenter.sample(len(x_eval), eval_gen).to(self.device))
                             for _ in range(2)]
+
+    def state_modules(self) -> dict[str, Any]:
+        return {"encoder": self.encoder, "objective": self.objective, "optimizer": self.opt}
 
     # ---- Trainer protocol ----------------------------------------------------------------------
     def step(self) -> dict[str, float]:
@@ -160,7 +174,8 @@ class EmbedTrainer:
         return {"loss": out.loss.item(), "epoch": float(self.sampler.epoch), **out.scalars}
 
     def snapshot(self) -> dict[str, Any]:
-        snap: dict[str, Any] = {"step": self.step_count, "images_per_s": self.images_per_second()}
+        snap: dict[str, Any] = {"step": self.step_count, "images_per_s": self.images_per_second(),
+                                "epoch": self.sampler.epoch, "train_seconds": self.train_seconds}
         if self._last:
             snap["pair_index"] = self._last["idx"][:PAIRS_SHOWN].numpy()
             snap["pair_a"] = self._last["a"].cpu().numpy()
@@ -201,12 +216,6 @@ class EmbedTrainer:
             "embedding_norm_test": z_test.norm(dim=1).mean().item(),
         }
 
-    def map_image(self, i: int) -> np.ndarray:
-        """Image i of the map set (test split first, then training images) as H×W×C uint8."""
-        n_test = len(self.data.x_test)
-        x = self.data.x_test[i] if i < n_test else self.data.x_train[i - n_test]
-        return x.permute(1, 2, 0).numpy()
-
     # ---- helpers --------------------------------------------------------------------------------
     def _autocast(self):
         return self.precision.autocast(self.device)
@@ -220,23 +229,15 @@ class EmbedTrainer:
     def images_per_second(self) -> float:
         return self.images_seen / self.train_seconds if self.train_seconds > 0 else 0.0
 
-    def checkpoint(self) -> dict[str, Any]:
-        return copy.deepcopy({"encoder": self.encoder.state_dict(), "objective": self.objective.state_dict(),
-                              "opt": self.opt.state_dict(), "step": self.step_count})
 
-    def restore(self, state: dict[str, Any]) -> None:
-        self.encoder.load_state_dict(state["encoder"])
-        self.objective.load_state_dict(state["objective"])
-        self.opt.load_state_dict(state["opt"])
-        self.step_count = state["step"]
-
-
-class SupervisedTrainer:
+class SupervisedTrainer(TrainerBase):
     """The baseline: the same encoder trained with labels (cross-entropy on one augmented view)."""
+
+    failure_advice = "Try a lower learning rate."
 
     def __init__(self, config: EmbedConfig, data: ImageSet | None = None):
         self.config = config
-        self.gen = seed_everything(config.seed + 1)
+        self.gen = make_generator(config.seed, SUPERVISED_OFFSET)
         self.device = pick_device(config.device)
         self.precision = precision_for(self.device, config.amp)
         self.data = data if data is not None else dataset_for(config)
@@ -245,10 +246,10 @@ class SupervisedTrainer:
         self.augmenter = Augmenter(default_augment(config.dataset, strength=config.augment_strength),
                                    self.data.channels)
         encoder = build_encoder(config.encoder, self.data.channels, self.data.size, config.width)
-        self.model = Classifier(encoder, self.data.n_classes).to(self.device)
+        self.model = init_parameters(Classifier(encoder, self.data.n_classes), self.gen).to(self.device)
         if self.precision.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.opt = build_optimizer(self.model.parameters(), "adam", config.lr, weight_decay=config.weight_decay)
         self.sampler = BatchSampler(len(self.x_train), config.batch_size, self.gen)
         self.step_count = 0
 
@@ -268,6 +269,9 @@ class SupervisedTrainer:
     def snapshot(self) -> dict[str, Any]:
         return {"step": self.step_count}
 
+    def state_modules(self) -> dict[str, Any]:
+        return {"model": self.model, "optimizer": self.opt}
+
     def evaluate(self) -> dict[str, float]:
         enc = self.model.encoder
         with frozen(enc):
@@ -281,6 +285,8 @@ class DeferredTrainer:
     """An `EmbedTrainer` built on first use — inside the Run's thread, so loading or generating the
     data (seconds for the shapes set) never blocks the page's script thread."""
 
+    failure_advice = FAILURE_ADVICE
+
     def __init__(self, config: EmbedConfig):
         self.config = config
         self.inner: EmbedTrainer | None = None
@@ -292,6 +298,15 @@ class DeferredTrainer:
     @property
     def ready(self) -> bool:
         return self.inner is not None
+
+    @property
+    def device(self) -> torch.device | None:
+        return self.inner.device if self.inner is not None else None
+
+    @property
+    def data(self) -> ImageSet | None:
+        """The images (read-only) once the trainer is built."""
+        return self.inner.data if self.inner is not None else None
 
     def _get(self) -> EmbedTrainer:
         if self.inner is None:
@@ -312,36 +327,3 @@ class DeferredTrainer:
 
     def restore(self, state: dict[str, Any]) -> None:
         self._get().restore(state)
-
-
-def start_run(trainer: Any, options: RunOptions, name: str, paused: bool = False) -> Run:
-    """Start a `Run` in its background thread, wound down cleanly if the interpreter exits."""
-    run = Run(trainer, options, name=name).start(paused=paused)
-    if run._thread is not None:
-        background.track(run._thread, lambda: run.stop(timeout=0))
-    return run
-
-
-def budget_run(trainer: Any, budget_seconds: float | None, max_steps: int | None,
-               name: str = "embed", progress=None, progress_every_s: float = 10.0) -> Run:
-    """Drive `trainer` headless until `budget_seconds` of training or `max_steps`, whichever first;
-    evaluations happen only at the end (so they do not eat the budget)."""
-    steps = max_steps if max_steps is not None else 10**9
-    run = Run(trainer, RunOptions(max_steps=steps, evaluate_every_steps=10**9, snapshot_hz=0.1,
-                                  checkpoint_every_s=1e9), name=name)
-    last = [0.0]
-
-    def on_step(r: Run) -> None:
-        if budget_seconds is not None and r.elapsed >= budget_seconds:
-            r.stop()
-        if progress is not None and r.elapsed - last[0] >= progress_every_s:
-            last[0] = r.elapsed
-            row = r.history[-1]
-            progress(f"{name}: step {r.step}, {r.elapsed:.0f} s, loss {row['loss']:.4f}"
-                     + (f", contrastive acc {row['contrastive_acc']:.3f}" if "contrastive_acc" in row else ""))
-
-    run.add_callback("on_step", on_step)
-    run.run_to_end()
-    if run.state == "failed":
-        raise RuntimeError(run.message)
-    return run

@@ -8,11 +8,15 @@ import math
 import pytest
 import torch
 
-from engine.embed.augment import DEFAULTS, AugmentConfig, Augmenter, default_augment, hue_rotate
+from engine.embed.augment import LAYERS, AugmentConfig, Augmenter, default_augment, hue_rotate
+from engine.errors import SettingError
+from engine.training import make_generator
+
+DEFAULTS = {name: default_augment(name) for name in LAYERS.dataset}
 
 
 def test_each_image_gets_its_own_transformation():
-    x = torch.rand(1, 3, 16, 16).expand(32, -1, -1, -1).contiguous()  # one image, 32 times
+    x = torch.rand(1, 3, 16, 16, generator=make_generator(0)).expand(32, -1, -1, -1).contiguous()  # one image, 32 times
     aug = Augmenter(default_augment("shapes"), 3)
     views = aug(x, torch.Generator().manual_seed(0))
     flat = views.flatten(1)
@@ -24,7 +28,7 @@ def test_each_image_gets_its_own_transformation():
 
 
 def test_same_generator_same_views_and_pairs_differ():
-    x = torch.rand(8, 1, 8, 8)
+    x = torch.rand(8, 1, 8, 8, generator=make_generator(1))
     aug = Augmenter(default_augment("digits"), 1)
     a1, b1 = aug.pair(x, torch.Generator().manual_seed(3))
     a2, b2 = aug.pair(x, torch.Generator().manual_seed(3))
@@ -36,7 +40,7 @@ def test_same_generator_same_views_and_pairs_differ():
 @pytest.mark.parametrize("dataset", sorted(DEFAULTS))
 def test_strength_zero_is_the_identity(dataset):
     channels = 3 if dataset in ("shapes", "cifar10") else 1
-    x = torch.rand(4, channels, 12, 12)
+    x = torch.rand(4, channels, 12, 12, generator=make_generator(2))
     aug = Augmenter(default_augment(dataset, strength=0.0, noise=0.0, blur_p=0.0), channels)
     torch.testing.assert_close(aug(x, torch.Generator().manual_seed(0)), x, atol=1e-5, rtol=0)
 
@@ -56,22 +60,28 @@ def test_no_flips_for_digits_and_mnist():
 
 def test_a_pure_flip_mirrors_the_image():
     cfg = AugmentConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip=1.0, jitter_p=0, grayscale_p=0)
-    x = torch.rand(2, 3, 8, 8)
+    x = torch.rand(2, 3, 8, 8, generator=make_generator(3))
     torch.testing.assert_close(Augmenter(cfg, 3)(x, torch.Generator()), x.flip(-1), atol=1e-5, rtol=0)
 
 
 def test_hue_rotation_keeps_grey_and_full_turn_is_identity():
     grey = torch.full((1, 3, 4, 4), 0.4)
     torch.testing.assert_close(hue_rotate(grey, torch.tensor([1.0])), grey)
-    x = torch.rand(2, 3, 4, 4)
+    x = torch.rand(2, 3, 4, 4, generator=make_generator(4))
     torch.testing.assert_close(hue_rotate(x, torch.tensor([2 * math.pi, 0.0])), x, atol=1e-5, rtol=0)
     assert not torch.allclose(hue_rotate(x, torch.tensor([1.0, 1.0])), x)
 
 
 def test_bad_config_is_rejected():
-    with pytest.raises(ValueError, match="crop_scale"):
+    with pytest.raises(SettingError, match="crop_scale"):
         AugmentConfig(crop_scale=(0.5, 0.2))
-    with pytest.raises(ValueError, match="padding"):
+    with pytest.raises(SettingError, match="crop_scale"):
+        AugmentConfig(crop_scale=(0.5,))
+    with pytest.raises(SettingError, match="padding"):
         AugmentConfig(padding="wrap")
-    with pytest.raises(ValueError, match="no augmentation defaults"):
+    with pytest.raises(SettingError, match="noise"):
+        AugmentConfig(noise=float("inf"))
+    with pytest.raises(SettingError, match="no augmentation defaults"):
         default_augment("imagenet")
+    with pytest.raises(SettingError, match="unknown setting 'warp'"):
+        default_augment("digits", warp=1.0)

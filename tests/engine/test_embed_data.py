@@ -15,6 +15,7 @@ import torch
 from engine.embed import data as data_mod
 from engine.embed.data import load_cifar10, load_dataset, load_idx_set, read_cifar_batch, read_idx
 from engine.embed.shapes import SHAPE_CLASSES, make_shapes
+from engine.errors import DataError, SettingError
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
@@ -40,11 +41,17 @@ def test_read_idx_round_trip(tmp_path, compress):
 
 def test_read_idx_rejects_bad_files(tmp_path):
     (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01\x00\x00\x00\x05abc")
-    with pytest.raises(ValueError, match="magic"):
+    with pytest.raises(DataError, match="magic"):
         read_idx(tmp_path / "bad")
     (tmp_path / "short").write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, 10) + b"abc")
-    with pytest.raises(ValueError, match="holds 3"):
+    with pytest.raises(DataError, match="holds 3"):
         read_idx(tmp_path / "short")
+    (tmp_path / "cut").write_bytes(b"\x00\x00\x08\x03\x00")
+    with pytest.raises(DataError, match="cut short"):
+        read_idx(tmp_path / "cut")
+    (tmp_path / "broken.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(DataError, match="cannot be read"):
+        read_idx(tmp_path / "broken.gz")
 
 
 def _write_mnist_like(folder: Path, n_train: int, n_test: int, compress: bool) -> None:
@@ -88,12 +95,15 @@ def test_cifar_batches(tmp_path):
     d = load_cifar10(tmp_path)
     assert d.x_train.shape == (20, 3, 32, 32) and d.x_test.shape == (4, 3, 32, 32)
     assert d.classes[0] == "airplane"
+    (folder / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(DataError, match="not a readable CIFAR-10 batch"):
+        load_cifar10(tmp_path)
 
 
 def test_missing_files_say_where_to_put_them(tmp_path):
-    with pytest.raises(ValueError, match="--download"):
+    with pytest.raises(DataError, match="--download"):
         load_idx_set("mnist", tmp_path)
-    with pytest.raises(ValueError, match="cifar-10-batches-py"):
+    with pytest.raises(DataError, match="cifar-10-batches-py"):
         load_cifar10(tmp_path)
 
 
@@ -101,9 +111,9 @@ def test_download_fails_clearly_offline(tmp_path, monkeypatch):
     # port 9 (discard) on localhost: refused at once, no network touched
     monkeypatch.setitem(data_mod.MIRRORS, "mnist", "http://127.0.0.1:9/")
     monkeypatch.setitem(data_mod.MIRRORS, "cifar10", "http://127.0.0.1:9/cifar-10-python.tar.gz")
-    with pytest.raises(ValueError, match="could not download http://127.0.0.1:9/train-images-idx3-ubyte.gz"):
+    with pytest.raises(DataError, match="could not download http://127.0.0.1:9/train-images-idx3-ubyte.gz"):
         load_idx_set("mnist", tmp_path, download=True)
-    with pytest.raises(ValueError, match="could not download"):
+    with pytest.raises(DataError, match="could not download"):
         load_cifar10(tmp_path, download=True)
     assert not list((tmp_path / "mnist").glob("*.part"))  # no half-written files left
 
@@ -123,5 +133,18 @@ def test_shapes_are_balanced_reproducible_and_varied():
     # same class, different images: colour and position vary
     same = d1.x_train[d1.y_train == 0].float()
     assert (same[0] - same[1]).abs().mean() > 10
-    with pytest.raises(ValueError):
+    with pytest.raises(SettingError):
         make_shapes(5, 5)
+
+
+def test_loaders_and_the_generated_set_do_not_import_each_other():
+    import ast
+    from pathlib import Path
+
+    root = Path(data_mod.__file__).parent
+    imports = {}
+    for name in ("data", "shapes", "imageset"):
+        tree = ast.parse((root / f"{name}.py").read_text())
+        imports[name] = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "engine.embed.data" not in imports["shapes"] and "engine.embed.shapes" in imports["data"]
+    assert not {"engine.embed.data", "engine.embed.shapes"} & imports["imageset"]

@@ -9,10 +9,20 @@ import torch
 import torch.nn.functional as F
 
 from engine.embed.models import SmallCNN
+from engine.embed.objectives import REGISTRY, ObjectiveContext
 from engine.embed.objectives.l2 import nt_xent_l2
 from engine.embed.objectives.moco import MoCo, moco_loss
 from engine.embed.objectives.pirl import PIRL, l_nce, sample_negatives
 from engine.embed.objectives.simclr import nt_xent, nt_xent_lower_bound
+from engine.training import init_parameters, make_generator
+
+
+def rand(*shape, seed: int, dtype=torch.float32) -> torch.Tensor:
+    return torch.rand(*shape, generator=make_generator(seed), dtype=dtype)
+
+
+def small_cnn(seed: int = 0) -> SmallCNN:
+    return init_parameters(SmallCNN(1, 8, width=4), make_generator(seed))
 
 
 def cos(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -103,11 +113,9 @@ def test_moco_loss_matches_the_formula(tau):
 
 
 def test_moco_queue_and_momentum_encoder():
-    torch.manual_seed(0)
-    enc = SmallCNN(1, 8, width=4)
-    moco = MoCo(enc, proj_dim=5, temperature=0.2, queue_size=6, momentum=0.9, bn_groups=2)
-    moco.gen = torch.Generator().manual_seed(0)
-    x = torch.rand(4, 1, 8, 8)
+    enc = small_cnn()
+    moco = MoCo(enc, proj_dim=5, temperature=0.2, queue_size=6, momentum=0.9, bn_groups=2, gen=make_generator(0))
+    x = rand(4, 1, 8, 8, seed=1)
     out = moco(enc, x, x.flip(-1), torch.arange(4))
     assert torch.isfinite(out.loss)
     assert int(moco.queue_filled) == 4 and int(moco.queue_ptr) == 4
@@ -159,12 +167,12 @@ def test_pirl_l_nce_matches_the_lecture_formula(tau):
 
 
 def test_pirl_loss_is_the_lambda_mix_against_the_memory_bank_and_updates_it():
-    torch.manual_seed(0)
-    enc = SmallCNN(1, 8, width=4).double()
+    enc = small_cnn().double()
     pirl = PIRL(enc.out_dim, proj_dim=3, temperature=0.5, n_images=12, negatives=5, bank_momentum=0.5,
-                lam=0.3).double()
-    pirl.gen = torch.Generator().manual_seed(7)
-    x1, x2 = torch.rand(4, 1, 8, 8, dtype=torch.float64), torch.rand(4, 1, 8, 8, dtype=torch.float64)
+                lam=0.3, gen=make_generator(1))
+    pirl = init_parameters(pirl, make_generator(2)).double()
+    pirl.gen.manual_seed(7)
+    x1, x2 = rand(4, 1, 8, 8, seed=3, dtype=torch.float64), rand(4, 1, 8, 8, seed=4, dtype=torch.float64)
     idx = torch.tensor([0, 3, 5, 9])
     bank0 = pirl.bank.clone()
     negs = sample_negatives(12, idx, 5, torch.Generator().manual_seed(7))
@@ -191,17 +199,17 @@ def test_losses_stay_float32_under_bf16_autocast():
     CPU autocast exercises the same code."""
     from engine.embed.objectives.simclr import SimCLR
 
-    torch.manual_seed(0)
-    enc = SmallCNN(1, 8, width=4)
-    obj = SimCLR(enc.out_dim, 8, temperature=0.1)
-    x1, x2 = torch.rand(16, 1, 8, 8), torch.rand(16, 1, 8, 8)
+    enc = small_cnn()
+    obj = init_parameters(SimCLR(enc.out_dim, 8, temperature=0.1), make_generator(1))
+    x1, x2 = rand(16, 1, 8, 8, seed=2), rand(16, 1, 8, 8, seed=3)
     plain = obj(enc, x1, x2, torch.arange(16)).loss
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
         mixed = obj(enc, x1, x2, torch.arange(16))
     assert mixed.loss.dtype == torch.float32
     # only the encoder and head ran in bf16: the loss moves by their rounding, not the loss's own
     assert abs(mixed.loss.item() - plain.item()) < 0.05
-    z1, z2 = torch.randn(64, 32), torch.randn(64, 32)
+    gen = make_generator(4)
+    z1, z2 = torch.randn(64, 32, generator=gen), torch.randn(64, 32, generator=gen)
     exact = nt_xent(z1, z2, 0.05)[0]
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
         from engine.embed.objectives import float32_loss
@@ -211,3 +219,22 @@ def test_losses_stay_float32_under_bf16_autocast():
         unguarded = nt_xent(z1, z2, 0.05)[0]
     assert guarded.item() == pytest.approx(exact.item(), abs=1e-6)
     assert abs(unguarded.item() - exact.item()) > 1e-4  # what the guard prevents
+
+
+def test_every_method_is_registered_with_its_own_settings():
+    assert REGISTRY.names() == ("simclr", "moco", "pirl", "simclr_l2")
+    assert REGISTRY.settings_of("simclr") == ("proj_dim", "temperature")
+    assert set(REGISTRY.settings_of("moco")) == {"proj_dim", "temperature", "queue_size", "moco_momentum",
+                                                 "bn_groups"}
+    assert set(REGISTRY.settings_of("pirl")) == {"proj_dim", "temperature", "bank_negatives", "bank_momentum",
+                                                 "pirl_lambda"}
+    from engine.embed.config import EmbedConfig
+
+    cfg = EmbedConfig.create(method="moco", queue_size=32, proj_dim=8)
+    moco = REGISTRY.build("moco", ObjectiveContext(small_cnn(), n_train=100, gen=make_generator(0)), cfg)
+    assert isinstance(moco, MoCo) and moco.queue.shape == (32, 8) and moco.momentum == cfg.moco_momentum
+    again = REGISTRY.build("moco", ObjectiveContext(small_cnn(), n_train=100, gen=make_generator(0)), cfg)
+    assert torch.equal(moco.queue, again.queue)  # the queue comes from the run's generator
+    pirl = REGISTRY.build("pirl", ObjectiveContext(small_cnn(), n_train=100, gen=make_generator(0)),
+                          cfg.with_(method="pirl", bank_negatives=16))
+    assert pirl.bank.shape == (100, 8) and pirl.n_negatives == 16

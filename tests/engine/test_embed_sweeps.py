@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from engine.embed.config import EmbedConfig
 from engine.embed.sweeps import (
+    NegativesSettings,
     Sweep,
+    TemperatureSettings,
+    WhyCosineSettings,
+    build_sweep,
     describe_negatives,
     describe_temperature,
     negatives_and_dimension,
@@ -13,13 +18,14 @@ from engine.embed.sweeps import (
     temperature,
     why_cosine,
 )
+from engine.errors import SettingError
 from engine.run import Run, RunOptions
 
-TINY = dict(batch_size=32, width=8, device="cpu")
+BASE = EmbedConfig.create(dataset="digits", batch_size=32, width=8, device="cpu")
 
 
 def test_why_cosine_trains_both_variants_step_for_step():
-    sweep = why_cosine("digits", steps=3, **TINY)
+    sweep = why_cosine(BASE, WhyCosineSettings(steps=3))
     Run(sweep, RunOptions(max_steps=sweep.total_steps)).run_to_end()
     assert [r["label"] for r in sweep.rows] == ["simclr", "simclr_l2"]
     for curve in sweep.curves.values():
@@ -30,17 +36,25 @@ def test_why_cosine_trains_both_variants_step_for_step():
 
 
 def test_grid_and_temperature_sweeps_make_one_row_per_cell():
-    grid = negatives_and_dimension("digits", dims=(4, 8), negatives=(8, 32), steps=2, **TINY)
+    grid = negatives_and_dimension(BASE, NegativesSettings(dims=(4, 8), negatives=(8, 32), steps=2))
     Run(grid, RunOptions(max_steps=grid.total_steps)).run_to_end()
     assert {(r["d"], r["K"]) for r in grid.rows} == {(4, 8), (4, 32), (8, 8), (8, 32)}
     assert grid.snapshot()["done"] == 4
-    temps = temperature("digits", temperatures=(0.1, 1.0), steps=2, **TINY)
+    temps = temperature(BASE, TemperatureSettings(temperatures=(0.1, 1.0), steps=2))
     Run(temps, RunOptions(max_steps=temps.total_steps)).run_to_end()
     assert [r["temperature"] for r in temps.rows] == [0.1, 1.0]
     with pytest.raises(RuntimeError, match="complete"):
         temps.step()
     with pytest.raises(ValueError):
         Sweep("x", [], 3)
+    assert all(c.config.batch_size == 32 and c.config.width == 8 for c in temps.cells)  # from the run's settings
+    assert build_sweep("temperature", BASE, steps=4).steps_per_cell == 4
+    with pytest.raises(SettingError, match="sweep = 'nope'"):
+        build_sweep("nope", BASE)
+    with pytest.raises(SettingError, match="negatives"):
+        NegativesSettings(method="simclr", negatives=(2048,))  # SimCLR's K is a batch size
+    with pytest.raises(SettingError, match="dims"):
+        NegativesSettings(dims=(4, 10**6))
 
 
 def row(d, k, acc, uni=-2.0, rank=3.0):

@@ -4,6 +4,9 @@ Every objective is an `nn.Module` called as ``objective(encoder, x1, x2, idx)`` 
 same images (x1[i] and x2[i] are a positive pair; idx[i] is the image's index in the training set)
 and returns a `StepOut`. ``objective.embed(encoder, x)`` gives the vectors the loss compares (the
 space of the embedding map and of the contrastive accuracy).
+
+Each file registers a builder in `REGISTRY` that takes an `ObjectiveContext` and, as keyword-only
+arguments, exactly the settings it uses (engine/registry.py); adding a method is adding one file.
 """
 
 from __future__ import annotations
@@ -13,8 +16,20 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from engine.registry import Registry
+
 Tensor = torch.Tensor
-METHODS = ("simclr", "moco", "pirl", "simclr_l2")
+REGISTRY = Registry(__name__, __path__, order=("simclr", "moco", "pirl", "simclr_l2"))
+
+
+@dataclass
+class ObjectiveContext:
+    """What a builder gets besides its settings: the encoder (its output size; MoCo copies it), the
+    number of training images (PIRL's memory bank) and the run's generator (queue, bank, shuffles)."""
+
+    encoder: nn.Module
+    n_train: int
+    gen: torch.Generator
 
 
 @dataclass
@@ -39,27 +54,3 @@ def float32_loss(t: Tensor):
 def top1_positive(logits: Tensor, positive: Tensor) -> float:
     """Fraction of rows whose largest logit is the positive's: the "contrastive accuracy"."""
     return (logits.argmax(dim=1) == positive).float().mean().item()
-
-
-def build_objective(method: str, encoder: nn.Module, config, n_train: int) -> nn.Module:
-    """The objective for `method`, sized from an `EmbedConfig` (heads, queue, bank)."""
-    dim = encoder.out_dim
-    if method == "simclr":
-        from engine.embed.objectives.simclr import SimCLR
-
-        return SimCLR(dim, config.proj_dim, config.temperature)
-    if method == "simclr_l2":
-        from engine.embed.objectives.l2 import SimCLRL2
-
-        return SimCLRL2(dim, config.proj_dim, config.temperature)
-    if method == "moco":
-        from engine.embed.objectives.moco import MoCo
-
-        return MoCo(encoder, config.proj_dim, config.temperature, config.queue_size, config.moco_momentum,
-                    config.bn_groups)
-    if method == "pirl":
-        from engine.embed.objectives.pirl import PIRL
-
-        return PIRL(dim, config.proj_dim, config.temperature, n_train, config.bank_negatives,
-                    config.bank_momentum, config.pirl_lambda)
-    raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import ProjectionHead
-from engine.embed.objectives import StepOut, float32_loss, full_precision, top1_positive
+from engine.embed.objectives import REGISTRY, ObjectiveContext, StepOut, float32_loss, full_precision, top1_positive
 from engine.embed.objectives.simclr import nt_xent_lower_bound, pair_logits
 
 Tensor = torch.Tensor
@@ -60,3 +60,8 @@ class SimCLRL2(nn.Module):
             "loss_floor": nt_xent_lower_bound(n, self.temperature),  # cosine's floor, for comparison
             "embedding_norm": zd.norm(dim=1).mean().item(),
         })
+
+
+@REGISTRY.register("simclr_l2", "SimCLR with L2 energy")
+def build(ctx: ObjectiveContext, *, proj_dim: int, temperature: float) -> SimCLRL2:
+    return SimCLRL2(ctx.encoder.out_dim, proj_dim, temperature)

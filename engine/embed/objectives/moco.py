@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import ProjectionHead
-from engine.embed.objectives import StepOut, float32_loss, full_precision, top1_positive
+from engine.embed.objectives import REGISTRY, ObjectiveContext, StepOut, float32_loss, full_precision, top1_positive
 
 Tensor = torch.Tensor
 
@@ -64,7 +64,7 @@ class MoCo(nn.Module):
     metric = "cosine"
 
     def __init__(self, encoder: nn.Module, proj_dim: int, temperature: float, queue_size: int,
-                 momentum: float, bn_groups: int = 2):
+                 momentum: float, bn_groups: int, gen: torch.Generator):
         super().__init__()
         self.head = ProjectionHead(encoder.out_dim, proj_dim)
         self.key_encoder = copy.deepcopy(encoder)
@@ -74,11 +74,12 @@ class MoCo(nn.Module):
         self.temperature = temperature
         self.momentum = momentum
         self.bn_groups = bn_groups
-        self.register_buffer("queue", F.normalize(torch.randn(queue_size, proj_dim), dim=1))
+        # the queue starts as random unit vectors (drawn from the run's generator)
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, proj_dim, generator=gen), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
         self._synced = False
-        self.gen: torch.Generator | None = None  # the run's generator (shuffles the BN groups)
+        self.gen = gen  # the run's generator (shuffles the BN groups)
 
     def embed_features(self, h: Tensor) -> Tensor:
         return F.normalize(self.head(h), dim=1)
@@ -139,3 +140,9 @@ class MoCo(nn.Module):
             "embedding_norm": zq.detach().norm(dim=1).mean().item(),
             "queue_filled": float(self.queue_filled),
         })
+
+
+@REGISTRY.register("moco", "MoCo (queue + momentum encoder)")
+def build(ctx: ObjectiveContext, *, proj_dim: int, temperature: float, queue_size: int, moco_momentum: float,
+          bn_groups: int) -> MoCo:
+    return MoCo(ctx.encoder, proj_dim, temperature, queue_size, moco_momentum, bn_groups, ctx.gen)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import PIRLHeads
-from engine.embed.objectives import StepOut, float32_loss, full_precision, top1_positive
+from engine.embed.objectives import REGISTRY, ObjectiveContext, StepOut, float32_loss, full_precision, top1_positive
 
 Tensor = torch.Tensor
 
@@ -55,7 +55,7 @@ def l_nce(a: Tensor, b: Tensor, negatives: Tensor, temperature: float) -> tuple[
     return -first - log_one_minus_h.sum(1), logits
 
 
-def sample_negatives(n_images: int, batch_idx: Tensor, k: int, gen: torch.Generator | None) -> Tensor:
+def sample_negatives(n_images: int, batch_idx: Tensor, k: int, gen: torch.Generator) -> Tensor:
     """k distinct image indices outside the batch (so no image is its own negative)."""
     perm = torch.randperm(n_images, generator=gen)
     in_batch = torch.zeros(n_images, dtype=torch.bool)
@@ -68,15 +68,16 @@ class PIRL(nn.Module):
     metric = "cosine"
 
     def __init__(self, in_dim: int, proj_dim: int, temperature: float, n_images: int, negatives: int,
-                 bank_momentum: float = 0.5, lam: float = 0.5):
+                 bank_momentum: float, lam: float, gen: torch.Generator):
         super().__init__()
         self.heads = PIRLHeads(in_dim, proj_dim)
         self.temperature = temperature
         self.n_negatives = negatives
         self.bank_momentum = bank_momentum
         self.lam = lam
-        self.register_buffer("bank", F.normalize(torch.randn(n_images, proj_dim), dim=1))
-        self.gen: torch.Generator | None = None  # the run's generator (draws the negatives)
+        # the bank starts as random unit vectors (drawn from the run's generator)
+        self.register_buffer("bank", F.normalize(torch.randn(n_images, proj_dim, generator=gen), dim=1))
+        self.gen = gen  # the run's generator (draws the negatives)
 
     def embed_features(self, h: Tensor) -> Tensor:
         return F.normalize(self.heads.f(h), dim=1)  # f: the image's head
@@ -107,3 +108,10 @@ class PIRL(nn.Module):
             "contrastive_acc": top1_positive(logits.detach(), positive),
             "negatives": float(len(neg_idx)),
         })
+
+
+@REGISTRY.register("pirl", "PIRL (NCE, heads f and g, memory bank)")
+def build(ctx: ObjectiveContext, *, proj_dim: int, temperature: float, bank_negatives: int, bank_momentum: float,
+          pirl_lambda: float) -> PIRL:
+    return PIRL(ctx.encoder.out_dim, proj_dim, temperature, ctx.n_train, bank_negatives, bank_momentum,
+                pirl_lambda, ctx.gen)

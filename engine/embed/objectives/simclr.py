@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.embed.models import ProjectionHead
-from engine.embed.objectives import StepOut, float32_loss, full_precision, top1_positive
+from engine.embed.objectives import REGISTRY, ObjectiveContext, StepOut, float32_loss, full_precision, top1_positive
 
 Tensor = torch.Tensor
 
@@ -86,3 +86,8 @@ class SimCLR(nn.Module):
             "loss_floor": nt_xent_lower_bound(n, self.temperature),
             "embedding_norm": full_precision(z.detach()).norm(dim=1).mean().item(),
         })
+
+
+@REGISTRY.register("simclr", "SimCLR (NT-Xent)")
+def build(ctx: ObjectiveContext, *, proj_dim: int, temperature: float) -> SimCLR:
+    return SimCLR(ctx.encoder.out_dim, proj_dim, temperature)
