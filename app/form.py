@@ -45,11 +45,12 @@ def set_values(cls: type[Settings], key: str, values: Mapping[str, Any]) -> None
 
 def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide: Iterable[str] = (),
                   fixed: Mapping[str, Any] | None = None, formats: Mapping[str, Callable[[Any], str]] | None = None,
-                  choices: Mapping[str, Iterable[Any]] | None = None) -> Any:
+                  choices: Mapping[str, Iterable[Any]] | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
     """Draw the form in `container` (default: the sidebar) and return the validated settings (or None).
 
     hide: settings not drawn (their layered default is used); fixed: values set by the page, not drawn;
-    formats: how to show a setting's choices; choices: a narrower set of choices than declared.
+    formats: how to show a setting's choices; choices: a narrower set of choices than declared;
+    defaults: the page's own starting values, over the layered defaults (still validated, still editable).
     """
     box = container if container is not None else st.sidebar
     hidden, fixed = set(hide), dict(fixed or {})
@@ -67,7 +68,9 @@ def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide:
             drawn = name not in hidden and spec.form
             values[name] = _draw(box, spec, widget_key(key, name), spec.default, formats.get(name),
                                  choices.get(name)) if drawn else spec.default
+    page_defaults = dict(defaults or {})
     defaults = cls.defaults_for(values.get(lay.dataset_key), values.get(lay.method_key))
+    defaults.update(page_defaults)
     defaults.update(fixed)
     context = (values.get(lay.dataset_key), values.get(lay.method_key))
     ctx_key = f"_form_context.{key}"
@@ -99,7 +102,7 @@ def _draw(box: Any, spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], st
     label = translate(f"setting.{spec.key}.label", spec.label or spec.name)
     help_text = translate(f"setting.{spec.key}.help", spec.help) or None
     if spec.many:
-        return _draw_many(box, spec, wkey, default, label, help_text)
+        return _draw_many(box, spec, wkey, default, label, help_text, fmt, narrowed)
     if spec.nullable:
         on_key = f"{wkey}.set"
         if on_key not in st.session_state:
@@ -135,12 +138,14 @@ def _draw(box: Any, spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], st
                             format="%g", key=wkey, help=help_text)
 
 
-def _draw_many(box: Any, spec: Spec, wkey: str, default: Any, label: str, help_text: str | None) -> Any:
-    options = spec.allowed_choices()
+def _draw_many(box: Any, spec: Spec, wkey: str, default: Any, label: str, help_text: str | None,
+               fmt: Callable[[Any], str] | None, narrowed: Iterable[Any] | None) -> Any:
+    options = tuple(narrowed) if narrowed is not None else spec.allowed_choices()
     if options is not None:
         if wkey not in st.session_state:
-            st.session_state[wkey] = list(default)
-        return tuple(box.multiselect(label, options, key=wkey, help=help_text))
+            st.session_state[wkey] = [v for v in default if v in options]
+        return tuple(box.multiselect(label, options, key=wkey, help=help_text,
+                                     format_func=fmt or (lambda v: translate(f"choice.{spec.name}.{v}", str(v)))))
     if wkey not in st.session_state:
         st.session_state[wkey] = ", ".join(str(v) for v in default)
     text = box.text_input(label, key=wkey, help=help_text)

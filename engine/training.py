@@ -22,7 +22,7 @@ from torch import nn
 
 from engine.errors import SettingError
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 def make_generator(seed: int, offset: int = 0) -> torch.Generator:
@@ -77,10 +77,12 @@ def _fill(init: Callable[..., Any], tensor: torch.Tensor, gen: torch.Generator, 
 
 def build_optimizer(params: Iterable[nn.Parameter], name: str, lr: float, *, weight_decay: float = 0.0,
                     betas: tuple[float, float] = (0.9, 0.999), momentum: float = 0.0) -> torch.optim.Optimizer:
-    """Adam or SGD with the given settings (the only two the experiments use)."""
+    """Adam, AdamW (decoupled weight decay) or SGD with the given settings."""
     params = [p for p in params if p.requires_grad]
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise SettingError(f"optimizer = {name!r} is not allowed: it must be one of {', '.join(OPTIMIZERS)}",

@@ -8,10 +8,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from app.form import settings_form
 from app.session import run_slots
 from engine.run import FAILED, RUNNING, Run, RunOptions
 from engine.toy.data import DATASETS
-from engine.toy.scoreboard import DEFAULT_STEPS, ENTRY_KEYS, BoardTrainer, rounded
+from engine.toy.scoreboard import DEFAULT_STEPS, ENTRY_KEYS, BoardTrainer, ScoreboardConfig, rounded
 
 TEXT = {
     "title": "Scoreboard",
@@ -22,10 +23,7 @@ TEXT = {
         "1/1000 of its maximum (mass it should not have). Denoising score matching learns the *smoothed* "
         "density p_data ∗ N(0, σ²), so it is shown next to its floor KL(p_data ‖ p_data ∗ N(0, σ²))."
     ),
-    "dataset": "Data set",
-    "steps": "Steps per method",
-    "seed": "Seed",
-    "methods": "Methods",
+    "settings": "Settings",
     "run": "Run the board",
     "stop": "Stop",
     "estimate": "The default budget ({steps} steps) takes about two minutes on a 2-core CPU.",
@@ -33,7 +31,6 @@ TEXT = {
     "done": "Done: {n} methods in {s:.0f} s.",
     "stopped": "Stopped after {n} of {total} methods.",
     "empty": "Press “Run the board” to train every method.",
-    "no_methods": "Choose at least one method.",
     "table": "Results (nats; lower is better)",
     "surfaces": "Learned densities log p_θ, same colour scale (data first)",
     "csv": "Download CSV",
@@ -57,26 +54,15 @@ st.title(TEXT["title"])
 st.markdown(TEXT["intro"])
 slots = run_slots()
 
-c1, c2, c3 = st.columns([2, 1, 1])
-dataset = c1.selectbox(TEXT["dataset"], sorted(DATASETS), index=sorted(DATASETS).index("eight_gaussians"),
-                       key="sb_dataset")
-steps = c2.number_input(TEXT["steps"], 1, 20_000, DEFAULT_STEPS, step=100, key="sb_steps")
-seed = c3.number_input(TEXT["seed"], 0, 2**31 - 1, 0, key="sb_seed")
-methods = st.multiselect(TEXT["methods"], ENTRY_KEYS, default=ENTRY_KEYS, key="sb_methods")
+st.sidebar.subheader(TEXT["settings"])
+config = settings_form(ScoreboardConfig, key="sb")
 st.caption(TEXT["estimate"].format(steps=DEFAULT_STEPS))
 
 b1, b2, _ = st.columns([1, 1, 4])
-if b1.button(TEXT["run"], key="sb_run", type="primary", icon=":material/play_arrow:"):
-    if not methods:
-        st.error(TEXT["no_methods"])
-    else:
-        try:
-            board = BoardTrainer(dataset, int(steps), int(seed), "auto", list(methods))
-        except ValueError as exc:
-            st.error(str(exc))
-        else:
-            slots.replace("scoreboard", Run(board, RunOptions(max_steps=board.total_steps, snapshot_hz=4,
-                                                              evaluate_every_s=1.0), name="scoreboard").start())
+if b1.button(TEXT["run"], key="sb_run", type="primary", icon=":material/play_arrow:", disabled=config is None):
+    board = BoardTrainer(config)
+    slots.replace("scoreboard", Run(board, RunOptions(max_steps=board.total_steps, snapshot_hz=4,
+                                                      evaluate_every_s=1.0), name="scoreboard").start())
 run = slots.get("scoreboard")
 if b2.button(TEXT["stop"], key="sb_stop", icon=":material/stop:", disabled=run is None or run.state != RUNNING):
     run.stop()

@@ -131,7 +131,7 @@ class EmbedTrainer(TrainerBase):
             self.encoder.to(memory_format=torch.channels_last)
             self.objective.to(memory_format=torch.channels_last)
         params = list(self.encoder.parameters()) + list(self.objective.parameters())
-        self.opt = build_optimizer(params, "adam", config.lr, weight_decay=config.weight_decay)
+        self.opt = build_optimizer(params, "adamw", config.lr, weight_decay=config.weight_decay)
         self.sampler = BatchSampler(len(self.x_train), config.batch_size, self.gen)
         self.step_count = 0
         self.images_seen = 0
@@ -249,7 +249,7 @@ class SupervisedTrainer(TrainerBase):
         self.model = init_parameters(Classifier(encoder, self.data.n_classes), self.gen).to(self.device)
         if self.precision.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.opt = build_optimizer(self.model.parameters(), "adam", config.lr, weight_decay=config.weight_decay)
+        self.opt = build_optimizer(self.model.parameters(), "adamw", config.lr, weight_decay=config.weight_decay)
         self.sampler = BatchSampler(len(self.x_train), config.batch_size, self.gen)
         self.step_count = 0
 

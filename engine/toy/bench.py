@@ -41,7 +41,7 @@ def _grid_ms(trainer: ToyTrainer, n: int, reps: int) -> float:
 def bench(quick: bool, device: torch.device, seed: int = 0) -> dict[str, Any]:
     seconds = 1.5 if quick else 5.0
     out: dict[str, Any] = {}
-    cfg = ToyConfig(method="ml", lr=3e-3, device=str(device), seed=seed)
+    cfg = ToyConfig.create(method="ml", device=str(device), seed=seed)
     bare = _steps_per_s(ToyTrainer(cfg), seconds)
     live, fps = _run_steps_per_s(cfg, seconds)
     out["ml_live_view"] = {

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.errors import SettingError
+
 Tensor = torch.Tensor
 LOG2PI = math.log(2 * math.pi)
 
@@ -199,4 +201,5 @@ def get_dataset(name: str) -> ToyDataset:
     try:
         return DATASETS[name]
     except KeyError:
-        raise ValueError(f"unknown toy data set {name!r}; choose one of {sorted(DATASETS)}") from None
+        raise SettingError(f"dataset = {name!r} is not allowed: it must be one of {', '.join(DATASETS)}",
+                           setting="dataset", value=name) from None

@@ -21,75 +21,76 @@ d-dimensional box, project them back, P x = (Rᵀ x)[:2], and compare with the d
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from engine.cli import progress as print_progress
 from engine.device import pick_device
-from engine.seeding import seed_everything
+from engine.run import train_headless
+from engine.schema import DEVICE_PATTERN, MAX_SEED, Rule, Settings, setting
 from engine.toy.config import ToyConfig
 from engine.toy.data import DATASETS, ToyDataset, get_dataset
-from engine.toy.defaults import defaults_for
 from engine.toy.grid import Grid, data_cell_probs
-from engine.toy.model import EnergyMLP
-from engine.toy.objectives import ObjectiveContext, build_objective
 from engine.toy.samplers import langevin, uniform_in_box
 from engine.toy.scoreboard import JobSequence
-from engine.toy.trainer import data_log_density_on_grid
+from engine.toy.trainer import build_energy, data_log_density_on_grid
+from engine.training import make_generator
 
 DIMS = (2, 4, 8, 16, 32)
 METHODS = ("pcd", "cd")
+# generators of the experiment's fixed draws: the seed + these (the training draws use the seed itself)
+ROTATION_OFFSET, SAMPLE_OFFSET, REFERENCE_OFFSET, LEVEL_OFFSET = 30_000, 40_000, 50_000, 60_000
 
 
 @dataclass
-class DimensionConfig:
-    dataset: str = "eight_gaussians"
-    dims: tuple[int, ...] = DIMS
-    methods: tuple[str, ...] = METHODS
-    steps: int = 600
-    k: int = 10
-    eps: float = 0.01
-    alpha: float = 0.1
-    lr: float = 3e-3
-    batch_size: int = 256
-    buffer: int = 1024  # small enough that every chain is updated often within the budget
-    spread: float = 0.2  # std of the off-plane noise coordinates
-    samples: int = 2000  # particles drawn from each learned energy for the quality measure
-    sample_steps: int = 500  # their Langevin steps from uniform noise
-    hist_grid: int = 24
-    mmd_bandwidth: float = 0.5
-    seed: int = 0
-    device: str = "auto"
+class DimensionConfig(Settings):
+    """The "PCD and dimension" experiment: every (method, d) pair trained with the same budget."""
 
-    def __post_init__(self) -> None:
-        get_dataset(self.dataset)
-        self.dims = tuple(self.dims)
-        self.methods = tuple(self.methods)
-        checks = [
-            (len(self.dims) >= 1 and all(2 <= d <= 256 for d in self.dims),
-             "choose one or more dimensions d, each within [2, 256]"),
-            (len(self.methods) >= 1 and all(m in METHODS for m in self.methods),
-             f"choose one or more methods among {METHODS}"),
-            (self.steps >= 1, "steps must be >= 1"),
-            (self.k >= 1, "k must be >= 1"),
-            (self.eps > 0, "eps must be > 0"),
-            (self.alpha >= 0, "alpha must be >= 0"),
-            (0 < self.lr <= 1, "lr must be within (0, 1]"),
-            (self.buffer >= self.batch_size >= 2, "need buffer >= batch_size >= 2"),
-            (self.spread >= 0, "spread must be >= 0"),
-            (self.samples >= 10, "samples must be >= 10"),
-            (self.sample_steps >= 0, "sample_steps must be >= 0"),
-            (8 <= self.hist_grid <= 256, "hist_grid must be within [8, 256]"),
-            (self.mmd_bandwidth > 0, "mmd_bandwidth must be > 0"),
-        ]
-        for ok, why in checks:
-            if not ok:
-                raise ValueError(why)
+    experiment: ClassVar[str] = "pcd_dimension"
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(("buffer", "batch_size"), lambda c: c.buffer >= c.batch_size,
+             "the replay buffer must hold at least one batch"),
+    )
+
+    dataset: str = setting("eight_gaussians", choices=tuple(DATASETS), label="Data set",
+                           help="the 2-D data embedded in d dimensions")
+    dims: tuple[int, ...] = setting(DIMS, ge=2, le=256, max_items=16, label="Dimensions d",
+                                    help="the data dimensions to train at (comma-separated)")
+    methods: tuple[str, ...] = setting(METHODS, choices=METHODS, max_items=len(METHODS), label="Methods",
+                                       help="persistent CD and CD-k (comma-separated)")
+    steps: int = setting(600, ge=1, le=100_000, label="Training steps per (method, d)",
+                         help="parameter updates of each pair")
+    k: int = setting(10, ge=1, le=100, label="Langevin steps k", help="sampler steps per update")
+    eps: float = setting(0.01, gt=0, le=1, label="Gradient step ε", help="the Langevin step size, in "
+                         "training and when sampling for the score", step=0.001)
+    alpha: float = setting(0.1, ge=0, le=100, label="Energy² regulariser α",
+                           help="α (E₊² + E₋²) keeps the energies from drifting", step=0.01)
+    lr: float = setting(3e-3, gt=0, le=1, label="Learning rate", help="Adam's step size", step=1e-4)
+    batch_size: int = setting(256, ge=2, le=8192, label="Batch size", help="data points per update")
+    # small enough that every chain is updated often within the budget
+    buffer: int = setting(1024, ge=2, le=262_144, label="Replay buffer (chains)",
+                          help="PCD's persistent chains")
+    spread: float = setting(0.2, ge=0, le=10, label="Off-plane spread", step=0.05,
+                            help="std of the d − 2 noise coordinates added to the data")
+    samples: int = setting(2000, ge=10, le=5000, label="Samples scored",
+                           help="particles drawn from each learned energy for the quality measure")
+    sample_steps: int = setting(500, ge=0, le=2000, label="Sampling steps",
+                                help="Langevin steps of those particles from uniform noise on the d-box")
+    hist_grid: int = setting(24, ge=8, le=256, label="Histogram grid", form=False,
+                             help="cells per axis of the 2-D histogram the KL is measured on")
+    mmd_bandwidth: float = setting(0.5, gt=0, le=100, label="MMD bandwidth", form=False,
+                                   help="h of the Gaussian kernel exp(−‖u − v‖² / (2h²))")
+    seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
+    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device", help="auto (cuda → mps → cpu), cpu, "
+                          "cuda, cuda:N or mps", form=False)
+
+    def pairs(self) -> list[tuple[str, int]]:
+        return [(m, d) for m in self.methods for d in self.dims]
 
 
 class Embedding:
@@ -97,7 +98,7 @@ class Embedding:
 
     def __init__(self, base: ToyDataset, dim: int, spread: float, seed: int):
         self.base, self.dim, self.spread = base, dim, spread
-        g = torch.Generator().manual_seed(seed + 30_000 + dim)
+        g = make_generator(seed, ROTATION_OFFSET + dim)
         q, r = torch.linalg.qr(torch.randn(dim, dim, generator=g))
         self.rotation = q * torch.sign(torch.diagonal(r))  # Haar-distributed orthogonal matrix
 
@@ -150,20 +151,15 @@ class PairTrainer:
 
     def __init__(self, cfg: DimensionConfig, method: str, dim: int):
         self.cfg, self.method, self.dim = cfg, method, dim
-        self.gen = seed_everything(cfg.seed)
+        self.gen = make_generator(cfg.seed)
         self.device = pick_device(cfg.device)
         self.base = get_dataset(cfg.dataset)
         self.emb = Embedding(self.base, dim, cfg.spread, cfg.seed)
-        values = defaults_for(cfg.dataset, method)
-        values.update(method=method, steps=cfg.steps, seed=cfg.seed, device=cfg.device, k=cfg.k, eps=cfg.eps,
-                      alpha=cfg.alpha, lr=cfg.lr, batch_size=cfg.batch_size, buffer=cfg.buffer, dim=dim)
-        toy = ToyConfig(**values)
+        toy = ToyConfig.create(dataset=cfg.dataset, method=method, steps=cfg.steps, seed=cfg.seed, device=cfg.device,
+                               k=cfg.k, eps=cfg.eps, alpha=cfg.alpha, lr=cfg.lr, batch_size=cfg.batch_size,
+                               buffer=cfg.buffer)
         self.batch_size = toy.batch_size
-        self.model = EnergyMLP(dim, toy.width, toy.depth).to(self.device)
-        ctx = ObjectiveContext(self.emb.as_dataset(), Grid(self.base.box, toy.train_grid), self.gen, self.device,
-                               dim=dim)
-        self.objective = build_objective(method, toy, ctx).to(self.device)
-        self.opt = torch.optim.Adam(list(self.model.parameters()) + list(self.objective.parameters()), lr=toy.lr)
+        self.model, self.objective, self.opt = build_energy(toy, self.emb.as_dataset(), self.gen, self.device, dim)
         self.step_count = 0
         self.status = "ok"
         self.train_seconds = 0.0
@@ -186,11 +182,11 @@ class PairTrainer:
         """The common quality measure: Langevin from uniform noise on the d-box, projected to the plane."""
         cfg, base = self.cfg, self.base
         t0 = time.perf_counter()
-        sample_gen = torch.Generator().manual_seed(cfg.seed + 40_000)
+        sample_gen = make_generator(cfg.seed, SAMPLE_OFFSET)
         start = uniform_in_box(cfg.samples, self.dim, base.box, sample_gen).to(self.device)
         x = langevin(self.model, start, cfg.sample_steps, cfg.eps, generator=sample_gen, box=base.box).y
         proj = self.emb.project(x).cpu()
-        ref = base.sample(cfg.samples, torch.Generator().manual_seed(cfg.seed + 50_000))
+        ref = base.sample(cfg.samples, make_generator(cfg.seed, REFERENCE_OFFSET))
         grid = Grid(base.box, cfg.hist_grid)
         cells = data_cell_probs(data_log_density_on_grid(cfg.dataset, base.box, cfg.hist_grid))
         row: dict[str, Any] = {"method": self.method, "dim": self.dim, "status": self.status}
@@ -220,7 +216,7 @@ class DimensionTrainer(JobSequence):
 
     def __init__(self, cfg: DimensionConfig):
         self.cfg = cfg
-        self.pairs = [(m, d) for m in cfg.methods for d in cfg.dims]
+        self.pairs = cfg.pairs()
         super().__init__(len(self.pairs), cfg.steps)
         self._pair: PairTrainer | None = None
 
@@ -244,14 +240,13 @@ class DimensionTrainer(JobSequence):
                 "current": f"{current[0]} d={current[1]}" if current else None}
 
 
-
 def reference_kl(cfg: DimensionConfig, sampler: str = "exact") -> float:
     """hist_kl of a sample of the same size from the data itself ("exact": what a perfect sampler
     scores) or uniform on the box ("uniform": a sampler that learned nothing)."""
     base = get_dataset(cfg.dataset)
     grid = Grid(base.box, cfg.hist_grid)
     cells = data_cell_probs(data_log_density_on_grid(cfg.dataset, base.box, cfg.hist_grid))
-    gen = torch.Generator().manual_seed(cfg.seed + 60_000)
+    gen = make_generator(cfg.seed, LEVEL_OFFSET)
     pts = base.sample(cfg.samples, gen) if sampler == "exact" else uniform_in_box(cfg.samples, 2, base.box, gen)
     return histogram_kl(cells, pts, grid)
 
@@ -266,44 +261,26 @@ def summarise(cfg: DimensionConfig, rows: list[dict[str, Any]]) -> dict[str, Any
             "hist_kl_uniform": round(reference_kl(cfg, "uniform"), 4), "hist_kl": curve, "rows": plain}
 
 
-def run_dimension(cfg: DimensionConfig, on_row=None) -> dict[str, Any]:
+def run_dimension(cfg: DimensionConfig,
+                  on_row: Callable[[dict[str, Any], int, int], None] | None = None) -> dict[str, Any]:
     """All (method, d) pairs headless; `on_row(row, done, total)` after each one."""
     trainer = DimensionTrainer(cfg)
-    while not trainer.done:
-        n = len(trainer.rows)
-        trainer.step()
-        if on_row is not None and len(trainer.rows) > n:
-            on_row(trainer.rows[-1], len(trainer.rows), len(trainer.pairs))
+    done = [0]
+
+    def after_step(_run: Any) -> None:
+        if on_row is not None and len(trainer.rows) > done[0]:
+            done[0] = len(trainer.rows)
+            on_row(trainer.rows[-1], done[0], len(trainer.pairs))
+
+    train_headless(trainer, max_steps=trainer.total_steps, name="pcd-dimension", on_step=after_step)
     return summarise(cfg, trainer.rows)
 
 
-# ---- CLI -------------------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = DimensionConfig()
-    p.add_argument("--dataset", default=d.dataset, choices=sorted(DATASETS))
-    p.add_argument("--dims", default=",".join(map(str, d.dims)), help="comma-separated dimensions")
-    p.add_argument("--methods", default=",".join(d.methods), help="comma-separated subset of pcd,cd")
-    for name in ("steps", "k", "buffer", "samples", "sample_steps", "batch_size"):
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=int, default=getattr(d, name))
-    for name in ("eps", "alpha", "lr", "spread"):
-        p.add_argument(f"--{name}", type=float, default=getattr(d, name))
+# ---- CLI: `python -m engine pcd-dimension` ------------------------------------------------------------
+SETTINGS = DimensionConfig
 
 
-def config_from_args(args: argparse.Namespace) -> DimensionConfig:
-    try:
-        dims = tuple(int(x) for x in args.dims.split(",") if x.strip())
-    except ValueError:
-        raise ValueError(f"--dims must be comma-separated integers, not {args.dims!r}") from None
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    return DimensionConfig(dataset=args.dataset, dims=dims, methods=methods, steps=args.steps, k=args.k,
-                           eps=args.eps, alpha=args.alpha, lr=args.lr, batch_size=args.batch_size,
-                           buffer=args.buffer, spread=args.spread, samples=args.samples,
-                           sample_steps=args.sample_steps, seed=args.seed, device=args.device)
-
-
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    cfg = config_from_args(args)
-
+def run(cfg: DimensionConfig) -> dict[str, Any]:
     def report(row: dict[str, Any], done: int, total: int) -> None:
         print_progress(f"[{done}/{total}] {row['method']} d={row['dim']}: hist_kl {row['hist_kl']:.4f}, "
                        f"mmd {row['mmd']:.4f}, {row['seconds']:.1f} s, {row['status']}")

@@ -22,13 +22,15 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from engine.schema import MAX_SEED, Rule, Settings, setting
 from engine.toy.grid import Grid, energy_on_grid
+from engine.training import make_generator
 
 Tensor = torch.Tensor
 EnergyFn = Callable[[Tensor], Tensor]
@@ -62,7 +64,7 @@ class LangevinResult:
 
 
 def langevin(energy: EnergyFn, y0: Tensor, steps: int, eps: float, noise: float | None = None, *,
-             generator: torch.Generator | None = None, clip_grad: float | None = None,
+             generator: torch.Generator, clip_grad: float | None = None,
              box: float | None = None, trajectory: bool = False) -> LangevinResult:
     """Run `steps` Langevin steps from y0 (no gradient flows to the energy's parameters).
 
@@ -89,13 +91,13 @@ def langevin(energy: EnergyFn, y0: Tensor, steps: int, eps: float, noise: float 
     return LangevinResult(y, torch.stack(path) if path is not None else None)
 
 
-def uniform_in_box(n: int, dim: int, box: float, generator: torch.Generator | None = None) -> Tensor:
+def uniform_in_box(n: int, dim: int, box: float, generator: torch.Generator) -> Tensor:
     """n points uniform on [−box, box]^dim."""
     return (2 * torch.rand(n, dim, generator=generator) - 1) * box
 
 
-def initial_particles(n: int, start: str, box: float, *, data_sampler: Callable[[int], Tensor] | None = None,
-                      generator: torch.Generator | None = None, dim: int = 2) -> Tensor:
+def initial_particles(n: int, start: str, box: float, *, generator: torch.Generator,
+                      data_sampler: Callable[[int], Tensor] | None = None, dim: int = 2) -> Tensor:
     """Particles to start a sampler from: "uniform" noise on the box or a draw from the "data"."""
     if n < 1:
         raise ValueError("need at least one particle")
@@ -188,6 +190,9 @@ ANALYTIC: dict[str, AnalyticEnergy] = {
 
 
 # ---- "freeze the energy and just sample" -----------------------------------------------------------
+TRAINED = "trained"  # SamplingConfig.source: the model trained on the page
+
+
 def frozen_copy(model: nn.Module) -> nn.Module:
     """A detached copy of a trained energy, so sampling from it never races its training run."""
     frozen = copy.deepcopy(model).eval()
@@ -197,39 +202,45 @@ def frozen_copy(model: nn.Module) -> nn.Module:
 
 
 @dataclass
-class SamplingConfig:
-    particles: int = 512
-    start: str = "uniform"  # uniform | data
-    steps_per_frame: int = 1  # Langevin steps per Trainer.step()
-    eps: float = 0.01
-    noise: float | None = None  # None = true Langevin √(2ε)
-    clip_grad: float | None = None
-    view_grid: int = 64
-    shown: int = 256  # particles drawn
-    rate: float | None = None  # at most this many step() calls per second (None: as fast as possible)
-    seed: int = 0
+class SamplingConfig(Settings):
+    """The "freeze the energy and just sample" mode: which energy, how many particles, how they move."""
 
-    def __post_init__(self) -> None:
-        checks = [
-            (1 <= self.particles <= 100_000, "particles must be within [1, 100000]"),
-            (self.start in ("uniform", "data"), "start must be 'uniform' or 'data'"),
-            (1 <= self.steps_per_frame <= 1000, "steps_per_frame must be within [1, 1000]"),
-            (self.eps > 0, "eps (Langevin step size) must be > 0"),
-            (self.noise is None or self.noise >= 0, "noise must be >= 0"),
-            (self.clip_grad is None or self.clip_grad > 0, "clip_grad must be > 0"),
-            (8 <= self.view_grid <= 512, "view_grid must be within [8, 512]"),
-            (self.shown >= 1, "shown must be >= 1"),
-            (self.rate is None or self.rate > 0, "rate must be > 0"),
-        ]
-        for ok, why in checks:
-            if not ok:
-                raise ValueError(why)
+    experiment: ClassVar[str] = "toy_sampling"
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(("start", "source"), lambda c: c.start == "uniform" or c.source == TRAINED,
+             "only a trained model has data to start the particles from"),
+    )
+
+    source: str = setting("separated_modes", choices=(TRAINED, *ANALYTIC), label="Energy to sample from",
+                          help="the model trained on the page, or an analytic energy with known modes")
+    start: str = setting("uniform", choices=("uniform", "data"), when={"source": (TRAINED,)},
+                         label="Start particles from", help="uniform noise on the box, or a draw from the data")
+    particles: int = setting(512, ge=1, le=100_000, label="Particles", help="chains moved together")
+    steps_per_frame: int = setting(5, ge=1, le=1000, label="Langevin steps per frame",
+                                   help="sampler steps between two pictures")
+    eps: float = setting(0.01, gt=0, le=1, label="Gradient step ε", help="y ← y − ε∇E(y) + s ξ", step=0.001)
+    noise: float | None = setting(None, ge=0, le=10, none="true Langevin, s = √(2ε)", label="Noise s",
+                                  help="the sampler's noise std s", step=0.01)
+    clip_grad: float | None = setting(None, gt=0, le=1e6, none="no clipping", label="Clip the input gradient",
+                                      help="cap on ‖∇_y E‖ per particle")
+    # a bounded run: at the page's 30 frames/s the default lasts about an hour
+    frames: int = setting(100_000, ge=1, le=1_000_000, label="Frame budget",
+                          help="pictures (each steps_per_frame Langevin steps) before the sampler stops")
+    seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same particles")
+    view_grid: int = setting(64, ge=8, le=256, label="Picture grid", help="cells per axis of the energy picture",
+                             form=False)
+    shown: int = setting(256, ge=1, le=100_000, label="Particles drawn", help="particles sent to the picture",
+                         form=False)
+    rate: float | None = setting(None, gt=0, le=240, none="as fast as possible", label="Frames per second",
+                                 help="at most this many frames per second (a watchable pace)", form=False)
 
 
 class SamplingTrainer:
     """Implements engine.run.Trainer with no optimiser: each step moves the particles under a frozen
     energy. Its snapshot has the keys of ToyTrainer's ("energy", "particles", "positives"), so the same
     live canvas animates it."""
+
+    failure_advice = "Try a smaller gradient step ε, or clip the input gradient."
 
     def __init__(self, energy: nn.Module, box: float, config: SamplingConfig | None = None, *,
                  data_sampler: Callable[[int, torch.Generator], Tensor] | None = None,
@@ -238,7 +249,7 @@ class SamplingTrainer:
         self.energy = frozen_copy(energy).to(device)  # the caller's model (maybe still training) is untouched
         self.box = box
         self.device = torch.device(device)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.gen = make_generator(cfg.seed)
         self.mixture = mixture if mixture is not None else (
             energy if isinstance(energy, GaussianMixtureEnergy) else None)
         sampler = (lambda n: data_sampler(n, self.gen)) if data_sampler is not None else None
@@ -247,15 +258,10 @@ class SamplingTrainer:
         self.start_y = self.y.clone()
         self.view_grid = Grid(box, cfg.view_grid)
         self._energy_grid = energy_on_grid(self.energy, self.view_grid, self.device).cpu().numpy()
-        self.positives = data_sampler(cfg.shown, torch.Generator().manual_seed(cfg.seed + 1)).numpy() \
+        self.positives = data_sampler(cfg.shown, make_generator(cfg.seed, 1)).numpy() \
             if data_sampler is not None else None
         self.step_count = 0
         self._next_at = 0.0
-
-    @property
-    def not_true_langevin(self) -> bool:
-        return self.config.noise is not None and not math.isclose(
-            self.config.noise, true_langevin_noise(self.config.eps), rel_tol=1e-6)
 
     def step(self) -> dict[str, float]:
         cfg = self.config

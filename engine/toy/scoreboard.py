@@ -9,18 +9,19 @@ also gets its floor KL(p_data ‖ p_data ∗ N(0, σ²I)), the best its minimise
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from engine.cli import progress as print_progress
+from engine.run import train_headless
+from engine.schema import DEVICE_PATTERN, MAX_SEED, Settings, setting
 from engine.toy.config import ToyConfig
 from engine.toy.data import DATASETS, get_dataset
-from engine.toy.defaults import defaults_for
 from engine.toy.grid import Grid, energy_on_grid, log_prob_grid
 from engine.toy.objectives import available
 from engine.toy.objectives.dsm import kl_floor
@@ -46,17 +47,30 @@ ENTRIES: list[Entry] = [
     Entry("dsm", "dsm"),
 ]
 ENTRY_KEYS = [e.key for e in ENTRIES]
-# the knobs shown next to each row (the rest of ToyConfig is the same for every method)
-KNOBS = {"ml": ["lr"], "cd": ["lr", "alpha", "k", "eps", "noise"], "pcd": ["lr", "alpha", "k", "eps", "noise",
-         "buffer", "reinit"], "nce": ["lr", "nce_noise"], "dsm": ["lr", "sigma"]}
 COLUMNS = ["method", "label", "nll", "kl", "kl_floor", "mass_off_data", "steps_per_s", "seconds", "status"]
 
 
-def entry_config(entry: Entry, dataset: str, steps: int, seed: int, device: str) -> ToyConfig:
-    values = defaults_for(dataset, entry.method)
-    values.update(entry.overrides)
-    values.update(steps=steps, seed=seed, device=device)
-    return ToyConfig(**values)
+@dataclass
+class ScoreboardConfig(Settings):
+    """The board: which entries, on which data set, with which budget and seed (the rest is each method's
+    layered defaults, engine/toy/config.py)."""
+
+    experiment: ClassVar[str] = "scoreboard"
+
+    dataset: str = setting("eight_gaussians", choices=tuple(DATASETS), label="Data set",
+                           help="the 2-D distribution every method learns")
+    steps: int = setting(DEFAULT_STEPS, ge=1, le=100_000, label="Steps per method",
+                         help="parameter updates of each method")
+    methods: tuple[str, ...] = setting(tuple(ENTRY_KEYS), choices=tuple(ENTRY_KEYS), max_items=len(ENTRY_KEYS),
+                                       label="Methods", help="the board's entries (comma-separated)")
+    seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="the same seed for every method")
+    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device", help="auto (cuda → mps → cpu), cpu, "
+                          "cuda, cuda:N or mps", form=False)
+
+
+def entry_config(entry: Entry, board: ScoreboardConfig) -> ToyConfig:
+    return ToyConfig.create(dataset=board.dataset, method=entry.method, steps=board.steps, seed=board.seed,
+                            device=board.device, **entry.overrides)
 
 
 def entry_label(entry: Entry, config: ToyConfig) -> str:
@@ -95,23 +109,16 @@ class JobSequence:
 class BoardTrainer(JobSequence):
     """Implements engine.run.Trainer: trains the entries one after the other, one step per step()."""
 
-    def __init__(self, dataset: str, steps: int = DEFAULT_STEPS, seed: int = 0, device: str = "auto",
-                 entries: list[str] | None = None):
-        if steps < 1:
-            raise ValueError("steps must be >= 1")
-        get_dataset(dataset)
-        keys = entries or ENTRY_KEYS
-        unknown = sorted(set(keys) - set(ENTRY_KEYS))
-        if unknown:
-            raise ValueError(f"unknown scoreboard entries {unknown}; choose from {ENTRY_KEYS}")
-        self.entries = [e for e in ENTRIES if e.key in keys]
-        self.configs = [entry_config(e, dataset, steps, seed, device) for e in self.entries]
-        self.dataset, self.steps, self.seed = dataset, steps, seed
-        super().__init__(len(self.entries), steps)
-        box = get_dataset(dataset).box
+    def __init__(self, config: ScoreboardConfig):
+        self.config = config
+        self.entries = [e for e in ENTRIES if e.key in config.methods]  # the board's order
+        self.configs = [entry_config(e, config) for e in self.entries]
+        self.dataset, self.steps, self.seed = config.dataset, config.steps, config.seed
+        super().__init__(len(self.entries), config.steps)
+        box = get_dataset(self.dataset).box
         self.surface_grid = Grid(box, SURFACE_GRID)
         self.surfaces: dict[str, np.ndarray] = {
-            "data": data_log_density_on_grid(dataset, box, SURFACE_GRID).numpy().astype(np.float32)}
+            "data": data_log_density_on_grid(self.dataset, box, SURFACE_GRID).numpy().astype(np.float32)}
         self._index = -1
         self._trainer: ToyTrainer | None = None
         self._train_s = 0.0
@@ -174,7 +181,8 @@ class BoardTrainer(JobSequence):
         row["kl_floor"] = self._floor(config) if entry.method == "dsm" else None
         row["steps_per_s"] = self.steps / self._train_s if self._train_s > 0 else 0.0
         row["seconds"] = time.perf_counter() - self._t0
-        row["config"] = {k: getattr(config, k) for k in KNOBS.get(entry.method, ["lr"])}
+        # the knobs shown next to each row: the learning rate and the method's own settings
+        row["config"] = {k: getattr(config, k) for k in ("lr", *ToyConfig.method_settings(entry.method))}
         self.rows.append(row)
         self._trainer = None
         if not self.done:
@@ -196,34 +204,30 @@ def rounded(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_board(dataset: str, steps: int = DEFAULT_STEPS, seed: int = 0, device: str = "auto",
-              entries: list[str] | None = None, on_progress=None) -> list[dict[str, Any]]:
+def run_board(config: ScoreboardConfig,
+              on_progress: Callable[[BoardTrainer], None] | None = None) -> list[dict[str, Any]]:
     """Headless: the whole board in the calling thread; `on_progress(board)` after each entry."""
-    board = BoardTrainer(dataset, steps, seed, device, entries)
-    done = 0
-    while not board.done:
-        board.step()
-        if on_progress is not None and len(board.rows) != done:
-            done = len(board.rows)
+    board = BoardTrainer(config)
+    done = [0]
+
+    def after_step(_run: Any) -> None:
+        if on_progress is not None and len(board.rows) != done[0]:
+            done[0] = len(board.rows)
             on_progress(board)
+
+    train_headless(board, max_steps=board.total_steps, name="scoreboard", on_step=after_step)
     return [rounded(r) for r in board.rows]
 
 
-# ---- CLI -----------------------------------------------------------------------------------------
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="eight_gaussians", choices=sorted(DATASETS))
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per method")
-    p.add_argument("--methods", default=",".join(ENTRY_KEYS),
-                   help=f"comma-separated subset of {','.join(ENTRY_KEYS)}")
+# ---- CLI: `python -m engine scoreboard` -------------------------------------------------------------
+SETTINGS = ScoreboardConfig
 
 
-def main(args: argparse.Namespace) -> list[dict[str, Any]]:
-    keys = [k.strip() for k in args.methods.split(",") if k.strip()]
-
+def run(config: ScoreboardConfig) -> list[dict[str, Any]]:
     def report(board: BoardTrainer) -> None:
         r = rounded(board.rows[-1])
         floor = f" (floor {r['kl_floor']})" if r.get("kl_floor") is not None else ""
         print_progress(f"[{len(board.rows)}/{len(board.entries)}] {r['method']}: kl {r['kl']}{floor}, "
                        f"nll {r['nll']}, {r['steps_per_s']} steps/s, {r['seconds']} s, {r['status']}")
 
-    return run_board(args.dataset, args.steps, args.seed, args.device, keys, on_progress=report)
+    return run_board(config, on_progress=report)

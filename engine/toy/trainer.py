@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from functools import lru_cache
 from typing import Any
 
@@ -10,14 +9,15 @@ import numpy as np
 import torch
 
 from engine.device import pick_device
-from engine.seeding import seed_everything
 from engine.toy.config import ToyConfig
-from engine.toy.data import get_dataset
+from engine.toy.data import ToyDataset, get_dataset
 from engine.toy.grid import Grid, energy_on_grid, kl_data_model, log_partition, mass_off_data, nll
 from engine.toy.model import EnergyMLP
-from engine.toy.objectives import ObjectiveContext, build_objective
+from engine.toy.objectives import Objective, ObjectiveContext, build_objective
+from engine.training import TrainerBase, build_optimizer, init_parameters, make_generator
 
 SHOWN_POINTS = 256  # points of each kind drawn per frame
+TEST_OFFSET = 10_000  # the held-out points' generator: the run's seed + this
 
 
 @lru_cache(maxsize=32)
@@ -26,27 +26,36 @@ def data_log_density_on_grid(dataset: str, box: float, n: int) -> torch.Tensor:
     return get_dataset(dataset).log_density(Grid(box, n).points()).view(n, n)
 
 
-class ToyTrainer:
+def build_energy(config: ToyConfig, dataset: ToyDataset, gen: torch.Generator, device: torch.device,
+                 dim: int = 2) -> tuple[EnergyMLP, Objective, torch.optim.Optimizer]:
+    """The energy MLP (initialised from the run's generator), the method's objective and their Adam."""
+    model = init_parameters(EnergyMLP(dim, config.width, config.depth), gen).to(device)
+    ctx = ObjectiveContext(dataset, gen, device, seed=config.seed, dim=dim)
+    objective = build_objective(config.method, ctx, config).to(device)
+    opt = build_optimizer([*model.parameters(), *objective.parameters()], "adam", config.lr)
+    return model, objective, opt
+
+
+class ToyTrainer(TrainerBase):
     """Implements engine.run.Trainer for 2-D energies."""
+
+    failure_advice = "Try a lower learning rate, a larger energy² regulariser α, or more Langevin steps k."
 
     def __init__(self, config: ToyConfig):
         self.config = config
-        self.gen = seed_everything(config.seed)
+        self.gen = make_generator(config.seed)
         self.device = pick_device(config.device)
         self.dataset = get_dataset(config.dataset)
         box = self.dataset.box
-        self.train_grid, self.view_grid, self.eval_grid = (
-            Grid(box, config.train_grid), Grid(box, config.view_grid), Grid(box, config.eval_grid))
-        self.model = EnergyMLP(2, config.width, config.depth).to(self.device)
-        ctx = ObjectiveContext(self.dataset, self.train_grid, self.gen, self.device)
-        self.objective = build_objective(config.method, config, ctx).to(self.device)
-        params = list(self.model.parameters()) + list(self.objective.parameters())
-        self.opt = torch.optim.Adam(params, lr=config.lr)
-        test_gen = torch.Generator().manual_seed(config.seed + 10_000)
-        self.test_x = self.dataset.sample(config.test_size, test_gen).to(self.device)
+        self.view_grid, self.eval_grid = Grid(box, config.view_grid), Grid(box, config.eval_grid)
+        self.model, self.objective, self.opt = build_energy(config, self.dataset, self.gen, self.device)
+        self.test_x = self.dataset.sample(config.test_size, make_generator(config.seed, TEST_OFFSET)).to(self.device)
         self.step_count = 0
         self._batch: torch.Tensor | None = None
         self._out = None
+
+    def state_modules(self) -> dict[str, Any]:
+        return {"model": self.model, "objective": self.objective, "opt": self.opt}
 
     # ---- Trainer protocol ------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
@@ -64,7 +73,7 @@ class ToyTrainer:
 
     def snapshot(self) -> dict[str, Any]:
         out = self._out
-        if out is not None and out.grid_energy is not None and self.train_grid == self.view_grid:
+        if out is not None and out.grid_energy is not None and self.config.train_grid == self.config.view_grid:
             # maximum likelihood evaluated this grid in its step (before the update): reuse it
             energy = out.grid_energy.cpu().numpy()
         else:
@@ -88,13 +97,3 @@ class ToyTrainer:
             "mass_off_data": mass_off_data(log_p, e),
             "log_z": log_z,
         }
-
-    def checkpoint(self) -> dict[str, Any]:
-        return copy.deepcopy({"model": self.model.state_dict(), "objective": self.objective.state_dict(),
-                              "opt": self.opt.state_dict(), "step": self.step_count})
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.objective.load_state_dict(state["objective"])
-        self.opt.load_state_dict(state["opt"])
-        self.step_count = state["step"]

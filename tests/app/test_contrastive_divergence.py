@@ -12,14 +12,26 @@ def test_page_renders_with_controls():
     no_exception(at)
     assert at.title[0].value.startswith("Contrastive divergence")
     assert {"Train", "Pause", "Step", "Reset"} <= {b.label for b in at.button}
-    assert at.selectbox(key="cd_method").value == "pcd"
+    assert at.selectbox(key="cd.method").value == "pcd"
+    assert "ml" not in at.selectbox(key="cd.method").options  # maximum likelihood has its own page
+
+
+def test_only_the_methods_settings_are_shown():
+    at = open_page("contrastive_divergence")
+    keys = {w.key for w in [*at.number_input, *at.selectbox]}
+    assert {"cd.k", "cd.eps", "cd.buffer", "cd.reinit", "cd.alpha"} <= keys and "cd.sigma" not in keys
+    at.selectbox(key="cd.method").set_value("dsm").run()
+    no_exception(at)
+    keys = {w.key for w in [*at.number_input, *at.selectbox]}
+    assert {"cd.sigma", "cd.alpha"} <= keys and not keys & {"cd.k", "cd.buffer", "cd.train_grid"}
+    assert at.number_input(key="cd.lr").value == 3e-3  # dsm's layered default
 
 
 def test_pcd_step_publishes_particles_and_negatives():
     at = open_page("contrastive_divergence")
-    at.slider(key="cd_k").set_value(3)
-    at.select_slider(key="cd_buffer").set_value(1024)
-    at.number_input(key="cd_steps").set_value(20)
+    at.number_input(key="cd.k").set_value(3)
+    at.number_input(key="cd.buffer").set_value(1024)
+    at.number_input(key="cd.steps").set_value(20)
     at.run()
     at.button(key="cd_step").click().run()
     no_exception(at)
@@ -37,7 +49,7 @@ def test_pcd_step_publishes_particles_and_negatives():
 
 def test_noise_not_langevin_is_said():
     at = open_page("contrastive_divergence")
-    at.checkbox(key="cd_true_noise").uncheck().run()
+    at.checkbox(key="cd.noise.set").check().run()
     no_exception(at)
     assert any("Not true Langevin" in w.value for w in at.warning)
 
@@ -46,7 +58,7 @@ def test_sample_mode_shows_occupancy_of_separated_modes():
     at = open_page("contrastive_divergence")
     at.segmented_control(key="cd_mode").set_value("sample").run()
     no_exception(at)
-    assert at.selectbox(key="cds_source").value == "separated_modes"
+    assert at.selectbox(key="cds.source").value == "separated_modes"
     at.button(key="cds_train").click().run()
     at = wait_for(at, lambda a: len(a.dataframe) > 0)
     no_exception(at)
@@ -59,9 +71,9 @@ def test_sample_mode_shows_occupancy_of_separated_modes():
 def test_dimension_mode_runs_a_small_curve():
     at = open_page("contrastive_divergence")
     at.segmented_control(key="cd_mode").set_value("dimension").run()
-    at.multiselect(key="cdd_dims").set_value([2])
-    at.multiselect(key="cdd_methods").set_value(["pcd"])
-    at.select_slider(key="cdd_steps").set_value(100)
+    at.text_input(key="cdd.dims").set_value("2")
+    at.multiselect(key="cdd.methods").set_value(["pcd"])
+    at.number_input(key="cdd.steps").set_value(100)
     at.run()
     at.button(key="cdd_run").click().run()
     at = wait_for(at, lambda a: len(a.success) > 0, timeout=60, every=1.5)

@@ -21,10 +21,21 @@ def test_ml_page_renders_without_a_run():
     assert {"Train", "Pause", "Step", "Reset"} <= set(labels)
 
 
+def test_sidebar_is_drawn_from_the_declarations():
+    """The method is fixed to ml: the data set, the budget, the model and ML's own integration grid show;
+    no other method's settings do."""
+    at = open_page("maximum_likelihood")
+    keys = {w.key for w in [*at.number_input, *at.selectbox]}
+    assert {"ml.dataset", "ml.steps", "ml.width", "ml.lr", "ml.train_grid"} <= keys
+    assert not keys & {"ml.method", "ml.k", "ml.sigma", "ml.buffer", "ml.alpha"}
+    assert at.number_input(key="ml.lr").value == 3e-3  # ml's layered default
+    assert at.number_input(key="ml.width").value == 64  # the live page starts narrower than the CLI
+
+
 def _set_small(at):
-    at.select_slider(key="ml_width").set_value(16)
-    at.select_slider(key="ml_grid").set_value(32)
-    at.number_input(key="ml_steps").set_value(30)
+    at.number_input(key="ml.width").set_value(16)
+    at.number_input(key="ml.train_grid").set_value(32)
+    at.number_input(key="ml.steps").set_value(30)
     return at.run()
 
 
@@ -74,7 +85,7 @@ def test_closing_the_session_stops_its_run():
 
     before = len(live_runs())
     at = _set_small(open_page("maximum_likelihood"))
-    at.number_input(key="ml_steps").set_value(100_000).run()
+    at.number_input(key="ml.steps").set_value(100_000).run()
     at.button(key="ml_train").click().run()
     assert len(live_runs()) == before + 1
     st.cache_resource.clear()  # what Streamlit does when the session disconnects

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from engine.cli import main as cli_main
+from engine.errors import SettingError
 from engine.toy.data import get_dataset
 from engine.toy.dimension import (
     DimensionConfig,
@@ -73,12 +74,14 @@ def test_cli_runs_the_curve(capsys):
     assert set(out["hist_kl"]["cd"]) == {"2", "8"} and len(out["rows"]) == 2
 
 
-@pytest.mark.parametrize("bad", [{"dims": (1,)}, {"methods": ("nce",)}, {"buffer": 10}])
+@pytest.mark.parametrize("bad", [{"dims": (1,)}, {"dims": ()}, {"methods": ("nce",)}, {"buffer": 10},
+                                 {"samples": 10**6}])
 def test_bad_config(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(SettingError, match=next(iter(bad))):
         DimensionConfig(**bad)
 
 
 def test_cli_rejects_bad_dims(capsys):
     assert cli_main(["pcd-dimension", "--dims", "2,x"]) == 2
-    assert "--dims" in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert "dims" in out.err and json.loads(out.out.strip().splitlines()[-1])["setting"] == "dims"

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from engine.errors import SettingError
 from engine.toy.config import ToyConfig
 from engine.toy.data import get_dataset
 from engine.toy.grid import Grid
@@ -33,8 +34,8 @@ def make(method: str, dataset: str = "eight_gaussians", seed: int = 0, **kw):
     cfg = ToyConfig(dataset=dataset, method=method, seed=seed, **kw)
     gen = torch.Generator().manual_seed(seed)
     ds = get_dataset(dataset)
-    ctx = ObjectiveContext(ds, Grid(ds.box, 32), gen, torch.device("cpu"))
-    return build_objective(method, cfg, ctx), ds, gen
+    ctx = ObjectiveContext(ds, gen, torch.device("cpu"), seed=seed)
+    return build_objective(method, ctx, cfg), ds, gen
 
 
 def test_all_methods_registered():
@@ -151,7 +152,7 @@ def test_nce_noise_density_integrates_to_one(kind):
     else:
         widen = 4.0 if kind == "gaussian_wide" else 1.0
         assert torch.allclose(torch.cov(s.T), widen * torch.cov(data.T), rtol=0.05, atol=0.05 * widen)
-    with pytest.raises(ValueError):
+    with pytest.raises(SettingError, match="nce_noise"):
         NoiseDistribution("laplace", data, ds.box)
 
 
@@ -210,9 +211,40 @@ def test_short_training_lowers_kl(method):
 
 
 def test_config_rejects_bad_knobs():
-    with pytest.raises(ValueError, match="nce_noise"):
+    with pytest.raises(SettingError, match="nce_noise"):
         ToyConfig(method="nce", nce_noise="laplace")
-    with pytest.raises(ValueError, match="reinit"):
+    with pytest.raises(SettingError, match="reinit"):
         ToyConfig(method="pcd", reinit=1.5)
-    with pytest.raises(ValueError, match="buffer"):
+    with pytest.raises(SettingError, match="buffer"):
         ToyConfig(method="pcd", buffer=10, batch_size=256)
+
+
+def test_each_builder_takes_exactly_its_settings():
+    """The registry reads the builders' keyword-only arguments: those are the settings the form shows."""
+    assert ToyConfig.method_settings("ml") == ("train_grid",)
+    assert set(ToyConfig.method_settings("cd")) == {"k", "eps", "noise", "alpha", "clip_grad"}
+    assert set(ToyConfig.method_settings("pcd")) == {"k", "eps", "noise", "alpha", "clip_grad", "buffer", "reinit"}
+    assert set(ToyConfig.method_settings("nce")) == {"nce_noise", "alpha"}
+    assert set(ToyConfig.method_settings("dsm")) == {"sigma", "alpha"}
+    values = ToyConfig.defaults_for("rings", "dsm")
+    assert ToyConfig.applies("sigma", values) and not ToyConfig.applies("k", values)
+
+
+def test_layered_defaults():
+    assert ToyConfig.create(method="cd").alpha == 0.1 and ToyConfig.create(method="ml").lr == 3e-3
+    assert ToyConfig.create(dataset="rings", method="nce").nce_noise == "uniform"
+    assert ToyConfig.create(dataset="eight_gaussians", method="nce").nce_noise == "gaussian_fit"
+
+
+def test_nce_noise_fit_is_kept_apart_from_the_run_draws():
+    """The noise fit draws from its own generator: the run's stream is where it was."""
+    obj, _, gen = make("nce", seed=4)
+    fresh = torch.Generator().manual_seed(4)
+    assert torch.equal(torch.rand(5, generator=gen), torch.rand(5, generator=fresh))
+    again, _, _ = make("nce", seed=4)
+    assert torch.equal(obj.noise.chol, again.noise.chol)
+
+
+def test_trainer_advice_names_only_toy_settings():
+    advice = ToyTrainer.failure_advice
+    assert "learning rate" in advice and "α" in advice and "Langevin steps k" in advice

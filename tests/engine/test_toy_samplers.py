@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.errors import SettingError
 from engine.run import Run, RunOptions
 from engine.toy.samplers import (
     ANALYTIC,
@@ -80,7 +81,7 @@ def test_soft_occupancy_of_exact_samples_is_the_weight():
 def test_trajectory_and_gradient_descent_without_noise():
     energy = GaussianEnergy([1.0, -1.0], [[2.0, 0.0], [0.0, 0.5]])
     y0 = torch.tensor([[0.0, 0.0], [2.0, 1.0]])
-    res = langevin(energy, y0, 3, 0.1, noise=0.0, trajectory=True)
+    res = langevin(energy, y0, 3, 0.1, noise=0.0, generator=gen(), trajectory=True)
     assert res.trajectory is not None and res.trajectory.shape == (4, 2, 2)
     assert torch.equal(res.trajectory[0], y0) and torch.equal(res.trajectory[-1], res.y)
     expected = y0.clone()
@@ -110,20 +111,20 @@ def test_box_fence_and_bad_input():
                  noise=5.0, generator=gen(), box=1.0).y
     assert y.abs().max() <= 1.0
     with pytest.raises(ValueError):
-        langevin(correlated_gaussian(), torch.zeros(1, 2), 1, 0.0)
+        langevin(correlated_gaussian(), torch.zeros(1, 2), 1, 0.0, generator=gen())
     with pytest.raises(ValueError):
-        langevin(correlated_gaussian(), torch.zeros(1, 2), -1, 0.1)
+        langevin(correlated_gaussian(), torch.zeros(1, 2), -1, 0.1, generator=gen())
 
 
 def test_initial_particles():
     u = initial_particles(1000, "uniform", 2.0, generator=gen())
     assert u.shape == (1000, 2) and u.abs().max() <= 2.0 and u.min() < -1.5 and u.max() > 1.5
-    d = initial_particles(10, "data", 2.0, data_sampler=lambda n: torch.full((n, 2), 7.0))
+    d = initial_particles(10, "data", 2.0, generator=gen(), data_sampler=lambda n: torch.full((n, 2), 7.0))
     assert torch.all(d == 7.0)
     with pytest.raises(ValueError, match="data set"):
-        initial_particles(10, "data", 2.0)
+        initial_particles(10, "data", 2.0, generator=gen())
     with pytest.raises(ValueError):
-        initial_particles(10, "nowhere", 2.0)
+        initial_particles(10, "nowhere", 2.0, generator=gen())
 
 
 def test_sampling_trainer_shows_the_mixing_problem():
@@ -151,7 +152,13 @@ def test_sampling_trainer_moves_particles_each_step():
 
 
 def test_sampling_config_validation():
-    with pytest.raises(ValueError, match="start"):
+    with pytest.raises(SettingError, match="start"):
         SamplingConfig(start="middle")
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(SettingError, match="eps"):
         SamplingConfig(eps=0)
+    with pytest.raises(SettingError, match="frames"):
+        SamplingConfig(frames=10**9)  # the sampling run is bounded
+    with pytest.raises(SettingError, match="start"):
+        SamplingConfig(source="gaussian", start="data")  # an analytic energy has no data
+    assert SamplingConfig(source="trained", start="data").start == "data"
+    assert not SamplingConfig.applies("start", {"source": "gaussian"})

@@ -9,12 +9,17 @@ import pytest
 import torch
 
 from engine.cli import main as cli_main
+from engine.errors import SettingError
 from engine.run import Run, RunOptions
-from engine.toy.scoreboard import COLUMNS, ENTRY_KEYS, BoardTrainer, run_board
+from engine.toy.scoreboard import COLUMNS, ENTRY_KEYS, BoardTrainer, ScoreboardConfig, run_board
+
+
+def board(dataset: str, steps: int, entries: list[str]) -> ScoreboardConfig:
+    return ScoreboardConfig(dataset=dataset, steps=steps, methods=tuple(entries), device="cpu")
 
 
 def test_board_rows_have_every_column():
-    rows = run_board("eight_gaussians", steps=4, entries=["ml", "cd-1", "dsm"], device="cpu")
+    rows = run_board(board("eight_gaussians", 4, ["ml", "cd-1", "dsm"]))
     assert [r["method"] for r in rows] == ["ml", "cd-1", "dsm"]
     for r in rows:
         assert set(COLUMNS) <= set(r), r
@@ -27,8 +32,8 @@ def test_board_rows_have_every_column():
 
 
 def test_board_runs_in_the_background_with_progress():
-    board = BoardTrainer("rings", steps=3, entries=["nce", "pcd"], device="cpu")
-    run = Run(board, RunOptions(max_steps=board.total_steps, snapshot_hz=50)).start()
+    trainer = BoardTrainer(board("rings", 3, ["nce", "pcd"]))
+    run = Run(trainer, RunOptions(max_steps=trainer.total_steps, snapshot_hz=50)).start()
     run.join(60)
     assert run.state == "finished", run.message
     snap = run.latest().data
@@ -42,32 +47,34 @@ def test_board_runs_in_the_background_with_progress():
 
 
 def test_same_seed_same_board():
-    a = run_board("eight_gaussians", steps=3, entries=["cd-10"], device="cpu")[0]
-    b = run_board("eight_gaussians", steps=3, entries=["cd-10"], device="cpu")[0]
+    a = run_board(board("eight_gaussians", 3, ["cd-10"]))[0]
+    b = run_board(board("eight_gaussians", 3, ["cd-10"]))[0]
     assert a["kl"] == b["kl"] and a["nll"] == b["nll"]
 
 
 def test_a_diverging_entry_is_reported_and_the_board_goes_on(monkeypatch):
-    board = BoardTrainer("eight_gaussians", steps=2, entries=["cd-1", "nce"], device="cpu")
-    board.step()  # starts cd-1
-    trainer = board._trainer
+    sb = BoardTrainer(board("eight_gaussians", 2, ["cd-1", "nce"]))
+    sb.step()  # starts cd-1
+    trainer = sb._trainer
 
     def nan_step():
         trainer.step_count += 1
         return {"loss": float("nan")}
 
     monkeypatch.setattr(trainer, "step", nan_step)
-    while not board.done:
-        board.step()
-    assert board.rows[0]["status"].startswith("diverged") and math.isnan(board.rows[0]["kl"])
-    assert board.rows[1]["status"] == "ok" and board.step_count == 4
+    while not sb.done:
+        sb.step()
+    assert sb.rows[0]["status"].startswith("diverged") and math.isnan(sb.rows[0]["kl"])
+    assert sb.rows[1]["status"] == "ok" and sb.step_count == 4
 
 
 def test_bad_entries_are_rejected():
-    with pytest.raises(ValueError, match="unknown scoreboard entries"):
-        BoardTrainer("rings", entries=["ml", "gan"])
-    with pytest.raises(ValueError):
-        BoardTrainer("nowhere")
+    with pytest.raises(SettingError, match="methods"):
+        ScoreboardConfig(methods=("ml", "gan"))
+    with pytest.raises(SettingError, match="methods"):
+        ScoreboardConfig(methods=())
+    with pytest.raises(SettingError, match="dataset"):
+        ScoreboardConfig(dataset="nowhere")
     assert ENTRY_KEYS[0] == "ml"
 
 

@@ -1,9 +1,12 @@
 """Objectives for 2-D energies, one per file. Each module registers a builder here.
 
-A builder takes (config, context) and returns an `Objective`: a callable that, given the model and
-a batch of data, returns the loss to minimise and what the live view should draw (the contrasted
-points, persistent particles...). Stateful objectives (a replay buffer, NCE's learned log Z) are
-nn.Modules so that their parameters join the optimiser and their state the checkpoints.
+A builder takes the run's context and, as keyword-only arguments, exactly the settings it uses
+(`build(ctx, *, k, eps, noise, alpha, clip_grad)`); those names are the method's settings, which the
+form shows for that method only (engine/toy/config.py). It returns an `Objective`: a callable that,
+given the model and a batch of data, returns the loss to minimise and what the live view should draw
+(the contrasted points, persistent particles...). Stateful objectives (a replay buffer, NCE's learned
+log Z) are nn.Modules so that their parameters join the optimiser and their state the checkpoints.
+Adding a method is adding one file here.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from torch import nn
 
 from engine.registry import Registry
 from engine.toy.data import ToyDataset
-from engine.toy.grid import Grid
 
 
 @dataclass
@@ -31,10 +33,12 @@ class ObjectiveOut:
 
 @dataclass
 class ObjectiveContext:
+    """What an objective needs besides its settings: the data, the run's generator and device."""
+
     dataset: ToyDataset
-    grid: Grid  # the training grid (maximum likelihood integrates on it)
-    generator: torch.Generator
+    generator: torch.Generator  # the run's own: every random draw of the objective comes from it
     device: torch.device
+    seed: int = 0  # the run's seed, for draws kept apart from the run's stream (NCE's noise fit)
     dim: int = 2  # data dimension (the "PCD and dimension" experiment embeds 2-D data higher up)
 
 
@@ -52,9 +56,11 @@ REGISTRY = Registry(__name__, __path__, order=("ml", "cd", "pcd", "nce", "dsm"))
 register = REGISTRY.register
 
 
-def build_objective(name: str, config: Any, ctx: ObjectiveContext) -> Objective:
-    return REGISTRY.build(name, config, ctx)
+def build_objective(name: str, ctx: ObjectiveContext, config: Any) -> Objective:
+    """The objective `name` with its context and, from `config`, the settings its builder takes."""
+    return REGISTRY.build(name, ctx, config)
 
 
 def available() -> dict[str, str]:
+    """method -> label, in the registry's order."""
     return REGISTRY.available()

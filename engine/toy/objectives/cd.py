@@ -34,10 +34,11 @@ def contrastive_loss(e_pos: torch.Tensor, e_neg: torch.Tensor, alpha: float) -> 
 
 
 class ContrastiveDivergence(Objective):
-    def __init__(self, config, ctx: ObjectiveContext):
+    def __init__(self, ctx: ObjectiveContext, k: int, eps: float, noise: float | None, alpha: float,
+                 clip_grad: float | None):
         super().__init__()
-        self.k, self.eps, self.noise = config.k, config.eps, config.langevin_noise
-        self.alpha, self.clip = config.alpha, config.clip_grad
+        self.k, self.eps, self.noise = k, eps, noise  # noise None: true Langevin, s = √(2ε)
+        self.alpha, self.clip = alpha, clip_grad
         self.box = ctx.dataset.box * 1.5  # a loose fence: chains on a flat energy cannot fly off
         self.gen = ctx.generator
 
@@ -49,5 +50,6 @@ class ContrastiveDivergence(Objective):
 
 
 @register("cd", "Contrastive divergence (CD-k)")
-def build(config, ctx: ObjectiveContext) -> Objective:
-    return ContrastiveDivergence(config, ctx)
+def build(ctx: ObjectiveContext, *, k: int, eps: float, noise: float | None, alpha: float,
+          clip_grad: float | None) -> Objective:
+    return ContrastiveDivergence(ctx, k, eps, noise, alpha, clip_grad)

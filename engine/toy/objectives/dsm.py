@@ -24,9 +24,9 @@ from engine.toy.objectives import Objective, ObjectiveContext, ObjectiveOut, reg
 
 
 class DenoisingScoreMatching(Objective):
-    def __init__(self, config, ctx: ObjectiveContext):
+    def __init__(self, ctx: ObjectiveContext, sigma: float, alpha: float):
         super().__init__()
-        self.sigma, self.alpha = config.sigma, config.alpha
+        self.sigma, self.alpha = sigma, alpha
         self.gen = ctx.generator
 
     def forward(self, model: nn.Module, batch: torch.Tensor) -> ObjectiveOut:
@@ -43,8 +43,8 @@ class DenoisingScoreMatching(Objective):
 
 
 @register("dsm", "Denoising score matching")
-def build(config, ctx: ObjectiveContext) -> Objective:
-    return DenoisingScoreMatching(config, ctx)
+def build(ctx: ObjectiveContext, *, sigma: float, alpha: float) -> Objective:
+    return DenoisingScoreMatching(ctx, sigma, alpha)
 
 
 def _cell_kernel(sigma: float, step: float) -> torch.Tensor:

@@ -15,19 +15,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.toy.grid import log_partition
+from engine.errors import SettingError
+from engine.toy.grid import Grid, log_partition
 from engine.toy.objectives import Objective, ObjectiveContext, ObjectiveOut, register
 
 
 class MaximumLikelihood(Objective):
     uses_grid = True
 
-    def __init__(self, ctx: ObjectiveContext):
+    def __init__(self, ctx: ObjectiveContext, grid: Grid):
         super().__init__()
         if ctx.dim != 2:
-            raise ValueError("maximum likelihood needs the grid partition function: 2-D data only")
-        self.grid = ctx.grid
-        self.register_buffer("points", ctx.grid.points(ctx.device), persistent=False)
+            raise SettingError("maximum likelihood needs the grid partition function: 2-D data only",
+                               setting="method", value="ml")
+        self.grid = grid
+        self.register_buffer("points", grid.points(ctx.device), persistent=False)
 
     def forward(self, model: nn.Module, batch: torch.Tensor) -> ObjectiveOut:
         e_data = model(batch)
@@ -40,5 +42,6 @@ class MaximumLikelihood(Objective):
 
 
 @register("ml", "Maximum likelihood (exact Z on a grid)")
-def build(config, ctx: ObjectiveContext) -> Objective:
-    return MaximumLikelihood(ctx)
+def build(ctx: ObjectiveContext, *, train_grid: int) -> Objective:
+    """train_grid: cells per axis of the grid on which log Z_θ is summed."""
+    return MaximumLikelihood(ctx, Grid(ctx.dataset.box, train_grid))

@@ -25,8 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.errors import SettingError
 from engine.toy.objectives import Objective, ObjectiveContext, ObjectiveOut, register
 from engine.toy.samplers import uniform_in_box
+from engine.training import make_generator
 
 NOISE_KINDS = {
     "gaussian_fit": "Gaussian fitted to the data",
@@ -35,6 +37,7 @@ NOISE_KINDS = {
 }
 WIDEN = 2.0
 FIT_SAMPLES = 20_000
+FIT_OFFSET = 20_000  # the fit's generator: the run's seed + this
 
 
 class NoiseDistribution(nn.Module):
@@ -43,7 +46,8 @@ class NoiseDistribution(nn.Module):
     def __init__(self, kind: str, data: torch.Tensor, box: float):
         super().__init__()
         if kind not in NOISE_KINDS:
-            raise ValueError(f"nce_noise must be one of {sorted(NOISE_KINDS)}, not {kind!r}")
+            raise SettingError(f"nce_noise = {kind!r} is not allowed: it must be one of {', '.join(NOISE_KINDS)}",
+                               setting="nce_noise", value=kind)
         self.kind, self.box, self.dim = kind, box, data.shape[1]
         mean = data.mean(0)
         cov = torch.cov(data.T) * (WIDEN**2 if kind == "gaussian_wide" else 1.0)
@@ -67,13 +71,13 @@ class NoiseDistribution(nn.Module):
 
 
 class NoiseContrastiveEstimation(Objective):
-    def __init__(self, config, ctx: ObjectiveContext):
+    def __init__(self, ctx: ObjectiveContext, nce_noise: str, alpha: float):
         super().__init__()
-        fit_gen = torch.Generator().manual_seed(config.seed + 20_000)  # the fit does not shift the run's draws
-        self.noise = NoiseDistribution(config.nce_noise, ctx.dataset.sample(FIT_SAMPLES, fit_gen).to(ctx.device),
+        fit_gen = make_generator(ctx.seed, FIT_OFFSET)  # the fit does not shift the run's draws
+        self.noise = NoiseDistribution(nce_noise, ctx.dataset.sample(FIT_SAMPLES, fit_gen).to(ctx.device),
                                        ctx.dataset.box)
         self.log_norm = nn.Parameter(torch.zeros(()))  # c, the learned log Z_θ
-        self.alpha = config.alpha
+        self.alpha = alpha
         self.gen = ctx.generator
 
     def log_ratio(self, model: nn.Module, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,5 +100,5 @@ class NoiseContrastiveEstimation(Objective):
 
 
 @register("nce", "Noise-contrastive estimation")
-def build(config, ctx: ObjectiveContext) -> Objective:
-    return NoiseContrastiveEstimation(config, ctx)
+def build(ctx: ObjectiveContext, *, nce_noise: str, alpha: float) -> Objective:
+    return NoiseContrastiveEstimation(ctx, nce_noise, alpha)

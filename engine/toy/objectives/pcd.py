@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.errors import SettingError
 from engine.toy.objectives import Objective, ObjectiveContext, ObjectiveOut, register
 from engine.toy.objectives.cd import contrastive_loss
 from engine.toy.samplers import langevin, uniform_in_box
@@ -31,24 +32,27 @@ SHOWN = 128  # buffer slots followed by the live view
 
 
 class PersistentCD(Objective):
-    def __init__(self, config, ctx: ObjectiveContext, shown: int = SHOWN):
+    def __init__(self, ctx: ObjectiveContext, k: int, eps: float, noise: float | None, alpha: float,
+                 clip_grad: float | None, buffer: int, reinit: float, shown: int = SHOWN):
         super().__init__()
-        self.k, self.eps, self.noise = config.k, config.eps, config.langevin_noise
-        self.alpha, self.clip, self.reinit = config.alpha, config.clip_grad, config.reinit
-        self.batch_size, self.dim = config.batch_size, ctx.dim
-        self.box = ctx.dataset.box
-        self.gen = ctx.generator
-        self.shown = min(shown, self.batch_size)
-        self.register_buffer("buffer", uniform_in_box(config.buffer, ctx.dim, self.box, self.gen).to(ctx.device))
+        self.k, self.eps, self.noise = k, eps, noise  # noise None: true Langevin, s = √(2ε)
+        self.alpha, self.clip, self.reinit = alpha, clip_grad, reinit
+        self.dim, self.box, self.gen = ctx.dim, ctx.dataset.box, ctx.generator
+        self.shown = shown
+        self.register_buffer("buffer", uniform_in_box(buffer, ctx.dim, self.box, self.gen).to(ctx.device))
 
-    def _slots(self) -> torch.Tensor:
-        """The followed slots 0..shown−1 plus distinct random others."""
-        m, n, s = self.buffer.shape[0], self.batch_size, self.shown
+    def _slots(self, n: int) -> torch.Tensor:
+        """n slots: the followed slots 0..shown−1 plus distinct random others."""
+        m, s = self.buffer.shape[0], min(self.shown, n)
+        if n > m:
+            raise SettingError(f"buffer = {m} is not allowed: the replay buffer must hold at least one batch ({n})",
+                               setting="buffer", value=m)
         others = s + torch.randperm(m - s, generator=self.gen)[: n - s]
         return torch.cat([torch.arange(s), others]).to(self.buffer.device)
 
     def forward(self, model: nn.Module, batch: torch.Tensor) -> ObjectiveOut:
-        idx = self._slots()
+        idx = self._slots(batch.shape[0])
+        shown = min(self.shown, batch.shape[0])
         start = self.buffer[idx]
         restart = torch.rand(idx.shape[0], generator=self.gen).to(start.device) < self.reinit
         noise = uniform_in_box(idx.shape[0], self.dim, self.box, self.gen).to(start.device)
@@ -58,11 +62,11 @@ class PersistentCD(Objective):
         self.buffer[idx] = neg  # chains go back to the slots they came from
         loss, scalars = contrastive_loss(model(batch), model(neg), self.alpha)
         scalars["reinit_frac"] = restart.float().mean().item()
-        extras = {"particles": neg[: self.shown, :2].detach().cpu().numpy(),
-                  "reinit": restart[: self.shown].cpu().numpy()}
+        extras = {"particles": neg[:shown, :2].detach().cpu().numpy(), "reinit": restart[:shown].cpu().numpy()}
         return ObjectiveOut(loss, scalars, negatives=neg, extras=extras)
 
 
 @register("pcd", "Persistent CD (replay buffer)")
-def build(config, ctx: ObjectiveContext) -> Objective:
-    return PersistentCD(config, ctx)
+def build(ctx: ObjectiveContext, *, k: int, eps: float, noise: float | None, alpha: float,
+          clip_grad: float | None, buffer: int, reinit: float) -> Objective:
+    return PersistentCD(ctx, k, eps, noise, alpha, clip_grad, buffer, reinit)

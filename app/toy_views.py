@@ -1,0 +1,53 @@
+"""Figures the 2-D pages share (maximum likelihood, contrastive divergence): drawn from what the engine
+computed (engine/toy/views.py), never computing themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import plotly.graph_objects as go
+
+from engine.toy.views import thinned
+
+MARGIN = dict(l=10, r=10, t=10, b=10)
+
+
+def curves_figure(history: list[dict[str, float]], evaluations: Iterable[dict[str, float]],
+                  lines: Mapping[str, str], eval_lines: Mapping[str, str] | None = None, *, revision: str,
+                  height: int = 420, y_title: str = "", right_axis: str | None = None,
+                  title: str | None = None, x_title: str = "step") -> go.Figure:
+    """Training scalars (`lines`: history key -> name) and exact metrics (`eval_lines`) against the step;
+    with `right_axis`, the metrics go on a second y axis of that title."""
+    fig = go.Figure()
+    hist = thinned(history)
+    for key, name in lines.items():
+        if hist and key in hist[0]:
+            fig.add_scatter(x=[h["step"] for h in hist], y=[h[key] for h in hist], name=name, mode="lines")
+    ev = list(evaluations)
+    for key, name in (eval_lines or {}).items():
+        if ev and key in ev[0]:
+            fig.add_scatter(x=[e["step"] for e in ev], y=[e[key] for e in ev], name=name, mode="lines",
+                            yaxis="y2" if right_axis else "y")
+    layout: dict[str, Any] = dict(height=height, margin=dict(MARGIN, t=30 if title else 10), uirevision=revision,
+                                  xaxis_title=x_title, yaxis_title=y_title, legend=dict(orientation="h"))
+    if right_axis:
+        layout["yaxis2"] = dict(title=right_axis, overlaying="y", side="right", rangemode="tozero")
+    if title:
+        layout["title"] = title
+    fig.update_layout(**layout)
+    return fig
+
+
+def dimension_figure(result: dict[str, Any], dims: Iterable[int], labels: Mapping[str, str], title: str) -> go.Figure:
+    """The PCD-vs-dimension curve (summarised by engine.toy.dimension.summarise) with its two references."""
+    fig = go.Figure()
+    for method, curve in result["hist_kl"].items():
+        fig.add_scatter(x=[int(d) for d in curve], y=list(curve.values()), mode="lines+markers",
+                        name=labels.get(method, method))
+    fig.add_hline(y=result["hist_kl_exact_sample"], line_dash="dot", annotation_text="exact data sample")
+    fig.add_hline(y=result["hist_kl_uniform"], line_dash="dash", annotation_text="uniform noise")
+    fig.update_layout(height=380, margin=dict(MARGIN, t=30), title=title,
+                      xaxis=dict(title="dimension d", type="log", tickvals=list(dims)),
+                      yaxis_title="KL(data ‖ samples) on the plane (nats)", uirevision="cdd")
+    return fig
