@@ -25,12 +25,12 @@ BAD_VALUES = ("nan", "inf", "-1", "0", "1e12", "abc")
 # the cheapest honest run of each experiment: a 2-step budget and small pictures/metrics
 BUDGET: dict[str, list[str]] = {
     "toy": ["--steps", "2", "--eval-grid", "32", "--test-size", "200", "--device", "cpu"],
-    "scoreboard": ["--steps", "2", "--eval-grid", "32", "--device", "cpu"],
+    "scoreboard": ["--steps", "2", "--methods", "ml,cd-1", "--device", "cpu"],
     "pcd-dimension": ["--steps", "2", "--dims", "2", "--methods", "cd", "--samples", "10", "--sample-steps", "0",
                       "--device", "cpu"],
     "dae": ["--steps", "2", "--eval-grid", "32", "--latent-z", "16", "--device", "cpu"],
     "binary": ["--steps", "2", "--device", "cpu"],
-    "embed": ["--max-steps", "2", "--baselines", "false", "--map-size", "10", "--device", "cpu"],
+    "embed": ["--max-steps", "2", "--no-baselines", "true", "--map-size", "10", "--device", "cpu"],
     "image-ebm": ["--max-steps", "2", "--device", "cpu"],
 }
 SKIP = {"bench"}  # speed figures, not a training budget

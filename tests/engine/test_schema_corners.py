@@ -24,7 +24,7 @@ from tests.engine.test_cli_errors import EXPERIMENTS, expected_bad
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / ".pytest_cache" / "schema-corners.json"
 STEP_BUDGET = {"toy": {"steps": "2"}, "scoreboard": {"steps": "2"}, "pcd-dimension": {"steps": "2"},
-               "dae": {"steps": "2"}, "binary": {"steps": "2"}, "embed": {"max_steps": "2", "baselines": "false"},
+               "dae": {"steps": "2"}, "binary": {"steps": "2"}, "embed": {"max_steps": "2", "no_baselines": "true"},
                "image-ebm": {"max_steps": "2"}}
 # settings that are not the model's size: left at their defaults in the corner
 NOT_SIZE = {"seed", "device", "steps", "max_steps", "budget_seconds", "data_dir", "download", "samples_out", "save"}
