@@ -9,12 +9,11 @@ from typing import Any
 
 import torch
 
-from engine.binary.config import BinaryConfig
-from engine.binary.defaults import defaults_for
 from engine.binary.exact import log_partition
 from engine.binary.sampler_check import random_model
 from engine.binary.samplers import metropolis, metropolis_proposal
 from engine.binary.trainer import BinaryTrainer
+from engine.binary.views import lockstep_configs
 
 
 def _generic_metropolis(model, y: torch.Tensor, sweeps: int, gen: torch.Generator) -> torch.Tensor:
@@ -65,12 +64,9 @@ def bench(quick: bool, device: torch.device | None = None, seed: int = 0) -> dic
                              "baseline_one_state_at_a_time_estimated": round(1000 * loop_s / 512 * 2**16, 1)}
     # training steps per second: each method alone, and all six in lockstep
     steps = 30 if quick else 200
-    alone = {}
-    configs = []
-    for method in ("ml", "cd", "pcd", "rm", "mpf", "nce"):
-        cfg = BinaryConfig(**{**defaults_for("bars_stripes", method), "seed": seed, "device": "cpu"})
-        configs.append(cfg)
-        alone[cfg.label] = round(_steps_per_s(BinaryTrainer(cfg), steps), 1)
+    configs = lockstep_configs(("ml", "cd", "pcd", "rm", "mpf", "nce"), dataset="bars_stripes", seed=seed,
+                               device="cpu")
+    alone = {cfg.label: round(_steps_per_s(BinaryTrainer(cfg), steps), 1) for cfg in configs}
     lockstep = _steps_per_s(BinaryTrainer(configs), steps)
     out["bars_stripes_steps_per_s"] = {**alone, "all_six_in_lockstep": round(lockstep, 1),
                                        "baseline_sum_of_alone_times_as_rate": round(

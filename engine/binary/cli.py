@@ -1,77 +1,60 @@
 """`python -m engine binary`: train one method on binary data headless and print exact metrics as JSON.
 
-    python -m engine binary --data bars_stripes --model fvbm --method cd --k 10 --steps 3000 --seed 0
-    python -m engine binary --data bars_stripes --method nce --encoding all   # both encodings, best one
-    python -m engine binary --data ising --method mpf                          # + J MAE / correlation
-    python -m engine binary --check-sampler metropolis                         # TV vs the exact model
+    python -m engine binary --dataset bars_stripes --model fvbm --method cd --k 10 --steps 3000 --seed 0
+    python -m engine binary --method nce --encodings 01,pm1      # each encoding; report the best
+    python -m engine binary --dataset ising --method mpf         # + J MAE / correlation
+    python -m engine binary --check-sampler metropolis           # TV vs the exact model
 
-Unset knobs take the per-data-set/method defaults of engine.binary.defaults.
+The flags are the settings of engine/binary/config.py (unset ones take the data set's and method's
+layered defaults) and the options below.
 """
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from engine.binary.config import METHODS, BinaryConfig
-from engine.binary.data import DATASETS, ENCODINGS
-from engine.binary.defaults import defaults_for
-from engine.binary.models import MODELS
+from engine.binary.config import BinaryConfig
+from engine.binary.data import ENCODINGS
+from engine.binary.samplers import SAMPLERS
 from engine.cli import progress
 from engine.device import describe
-from engine.run import Run, RunOptions
-
-FLAGS = {  # config fields offered as flags besides data/model/method/steps/encoding
-    "k": int, "lr": float, "batch_size": int, "optimizer": str, "sampler": str, "chains": int,
-    "hidden": int, "nce_nu": int, "ising_c": float, "ising_train": int, "data_seed": int,
-}
+from engine.schema import Settings, setting
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="bars_stripes", choices=sorted(DATASETS))
-    p.add_argument("--model", default="fvbm", choices=sorted(MODELS))
-    p.add_argument("--method", default="ml", choices=list(METHODS))
-    p.add_argument("--steps", type=int, default=3000, help="parameter updates")
-    p.add_argument("--encoding", default=None, choices=[*sorted(ENCODINGS), "all"],
-                   help="01 = {0,1}, pm1 = {−1,+1}, all = train with each and report the best "
-                        "(default: per data set/method)")
-    for name, kind in FLAGS.items():
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None,
-                       help=f"(default: per data set/method, else {BinaryConfig.__dataclass_fields__[name].default})")
-    p.add_argument("--eval-every", type=int, default=500, help="steps between exact evaluations (progress)")
-    p.add_argument("--check-sampler", choices=["metropolis", "gibbs"], default=None,
-                   help="instead of training: run the sampler on a random 10-bit model and report the total "
-                        "variation from the exact distribution (4096 chains, 500 burn-in, 250 samples 10 apart)")
-    p.add_argument("--chains-check", type=int, default=4096, help="chains for --check-sampler")
+@dataclass
+class BinaryOptions(Settings):
+    """What the command does besides one training run (not model settings: no form)."""
+
+    experiment: ClassVar[str] = "binary"
+
+    encodings: tuple[str, ...] | None = setting(
+        None, choices=tuple(ENCODINGS), max_items=len(ENCODINGS), none="the configured encoding", form=False,
+        label="Encodings to compare", help="train once with each (e.g. 01,pm1) and report the best")
+    check_sampler: str | None = setting(
+        None, choices=SAMPLERS, none="train instead", form=False, label="Check a sampler",
+        help="instead of training: run the sampler on a random 10-bit model and report the total variation "
+             "from the exact distribution (500 burn-in sweeps, 250 samples 10 apart per chain)")
+    chains_check: int = setting(4096, ge=1, le=16_384, form=False, label="Chains for the sampler check",
+                                help="chains of --check-sampler")
+    eval_every: int = setting(500, ge=1, le=1_000_000, form=False, label="Evaluate every",
+                              help="steps between exact evaluations (progress on stderr)")
 
 
-def config_from_args(args: argparse.Namespace, encoding: str | None = None) -> BinaryConfig:
-    values: dict[str, Any] = defaults_for(args.data, args.method)
-    values.update(model=args.model, steps=args.steps, seed=args.seed, device=args.device)
-    for f in fields(BinaryConfig):
-        v = getattr(args, f.name, None) if f.name in FLAGS else None
-        if v is not None:
-            values[f.name] = v
-    if encoding is not None:
-        values["encoding"] = encoding
-    return BinaryConfig(**values)
+SETTINGS = (BinaryConfig, BinaryOptions)
 
 
-def train(config: BinaryConfig, eval_every: int = 500) -> tuple[Run, dict[str, Any]]:
+def train(config: BinaryConfig, eval_every: int = 500) -> dict[str, Any]:
+    """Train `config` to its step budget; the exact metrics of the last evaluation (raises Diverged)."""
     from engine.binary.trainer import BinaryTrainer
 
     trainer = BinaryTrainer(config)
-    options = RunOptions(max_steps=config.steps, evaluate_every_steps=max(1, eval_every), snapshot_hz=0.1)
-    run = Run(trainer, options, name="binary")
-    run.add_callback("on_evaluate", lambda r: progress(
-        f"[{config.label} {config.encoding}] step {r.step}: nll {r.last_evaluation().get('nll', float('nan')):.4f}"))
-    run.run_to_end()
-    if run.state == "failed":
-        raise RuntimeError(run.message)
+    run = trainer.headless(max_steps=config.steps, evaluate_every_steps=eval_every, name="binary",
+                           on_evaluate=lambda r: progress(f"[{config.label} {config.encoding}] step {r.step}: "
+                                                          f"nll {r.last_evaluation().get('nll', float('nan')):.4f}"))
     ev = run.last_evaluation()
     result: dict[str, Any] = {
-        "data": config.data, "model": config.model, "method": config.method, "label": config.label,
+        "dataset": config.dataset, "model": config.model, "method": config.method, "label": config.label,
         "encoding": config.encoding, "steps": run.step, "nll": round(ev["nll"], 4),
     }
     for key in ("kl", "mass_on_patterns", "j_mae", "j_corr", "nce_norm_gap"):
@@ -79,24 +62,30 @@ def train(config: BinaryConfig, eval_every: int = 500) -> tuple[Run, dict[str, A
             result[key] = round(ev[key], 4)
     if trainer.data.entropy is not None:
         result["entropy"] = round(trainer.data.entropy, 4)
-    result.update(k=config.k, lr=config.lr, optimizer=config.optimizer, batch_size=config.batch_size,
-                  train_seconds=round(run.elapsed, 2), steps_per_s=round(run.steps_per_second(), 1),
+    result.update({name: getattr(config, name) for name in ("lr", "optimizer", "batch_size")})
+    result.update({name: getattr(config, name) for name in BinaryConfig.method_settings(config.method)})
+    result.update(train_seconds=round(run.elapsed, 2), steps_per_s=round(run.steps_per_second(), 1),
                   device=describe(trainer.device), seed=config.seed)
-    return run, result
+    return result
 
 
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.check_sampler:
-        from engine.binary.sampler_check import check_sampler
+def check(options: BinaryOptions, seed: int) -> dict[str, Any]:
+    from engine.binary.sampler_check import check_sampler
 
-        progress(f"checking the {args.check_sampler} sampler against the exact distribution …")
-        out = check_sampler(args.check_sampler, chains=args.chains_check, seed=args.seed)
-        return {k: round(v, 5) if isinstance(v, float) else v for k, v in out.items()}
-    if args.encoding != "all":
-        return train(config_from_args(args, args.encoding), args.eval_every)[1]
-    results = {enc: train(config_from_args(args, enc), args.eval_every)[1] for enc in sorted(ENCODINGS)}
+    progress(f"checking the {options.check_sampler} sampler against the exact distribution …")
+    out = check_sampler(options.check_sampler, chains=options.chains_check, seed=seed)
+    return {k: round(v, 5) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def run(config: BinaryConfig, options: BinaryOptions | None = None) -> dict[str, Any]:
+    options = options or BinaryOptions()
+    if options.check_sampler is not None:
+        return check(options, config.seed)
+    if options.encodings is None:
+        return train(config, options.eval_every)
+    results = {enc: train(config.with_(encoding=enc), options.eval_every) for enc in dict.fromkeys(options.encodings)}
     best = min(results, key=lambda e: results[e]["nll"])
-    return {**results[best], "best_encoding": best,
-            "nll_by_encoding": {e: r["nll"] for e, r in results.items()},
-            **({"j_corr_by_encoding": {e: r["j_corr"] for e, r in results.items()}}
-               if "j_corr" in results[best] else {})}
+    out = {**results[best], "best_encoding": best, "nll_by_encoding": {e: r["nll"] for e, r in results.items()}}
+    if "j_corr" in results[best]:
+        out["j_corr_by_encoding"] = {e: r["j_corr"] for e, r in results.items()}
+    return out

@@ -63,6 +63,13 @@ class FVBM(BinaryEnergy):
         self.weight = nn.Parameter(torch.zeros(d, d))  # only the strict upper triangle is used
         self.bias = nn.Parameter(torch.zeros(d))
 
+    @torch.no_grad()
+    def init_parameters(self, gen: torch.Generator | None = None) -> FVBM:
+        """J = 0, b = 0: the uniform distribution, whose NLL is d log 2 (nothing is drawn)."""
+        self.weight.zero_()
+        self.bias.zero_()
+        return self
+
     @property
     def J(self) -> Tensor:  # noqa: N802 (the lecture's name)
         upper = torch.triu(self.weight, 1)
@@ -100,16 +107,23 @@ class RBM(BinaryEnergy):
 
     kind = "rbm"
 
-    def __init__(self, d: int, hidden: int, encoding: Encoding, gen: torch.Generator | None = None,
-                 init_std: float = 0.1):
+    def __init__(self, d: int, hidden: int, encoding: Encoding, init_std: float = 0.1):
         super().__init__(d, encoding)
         if hidden < 1:
             raise ValueError("an RBM needs at least one hidden unit")
-        self.hidden = hidden
-        w = torch.randn(d, hidden, generator=gen) * init_std
-        self.weight = nn.Parameter(w)
+        self.hidden, self.init_std = hidden, init_std
+        self.weight = nn.Parameter(torch.zeros(d, hidden))
         self.bias = nn.Parameter(torch.zeros(d))
         self.hidden_bias = nn.Parameter(torch.zeros(hidden))
+
+    @torch.no_grad()
+    def init_parameters(self, gen: torch.Generator) -> RBM:
+        """W ~ N(0, init_std²) drawn from the run's generator (on the CPU, so every device gets the same
+        numbers); both biases 0."""
+        self.weight.copy_(torch.randn(self.weight.shape, generator=gen) * self.init_std)
+        self.bias.zero_()
+        self.hidden_bias.zero_()
+        return self
 
     def hidden_input(self, y: Tensor) -> Tensor:
         return self.hidden_bias + y @ self.weight
@@ -140,12 +154,12 @@ class RBM(BinaryEnergy):
 MODELS = {"fvbm": "fully visible Boltzmann machine", "rbm": "restricted Boltzmann machine"}
 
 
-def build_model(kind: str, d: int, encoding: Encoding, hidden: int = 8,
-                gen: torch.Generator | None = None) -> BinaryEnergy:
+def build_model(kind: str, d: int, encoding: Encoding, hidden: int = 8) -> BinaryEnergy:
+    """The model with every parameter 0; `engine.training.init_parameters(model, gen)` draws its start."""
     if kind == "fvbm":
         return FVBM(d, encoding)
     if kind == "rbm":
-        return RBM(d, hidden, encoding, gen)
+        return RBM(d, hidden, encoding)
     raise ValueError(f"unknown model {kind!r}; choose one of {sorted(MODELS)}")
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from engine.binary.models import FVBM, RBM, BinaryEnergy
+from engine.training import make_generator
 
 Tensor = torch.Tensor
 SAMPLERS = ("metropolis", "gibbs")
@@ -89,8 +90,11 @@ def gibbs(model: RBM, y: Tensor, steps: int, gen: torch.Generator) -> tuple[Tens
     return y, changed
 
 
-def default_sampler(model: BinaryEnergy) -> str:
-    return "gibbs" if isinstance(model, RBM) else "metropolis"
+def resolve_sampler(name: str, model_kind: str) -> str:
+    """The sampler `name` names for a model of kind `model_kind` ("auto": Gibbs for the RBM, else Metropolis)."""
+    if name != "auto":
+        return name
+    return "gibbs" if model_kind == "rbm" else "metropolis"
 
 
 def run_sampler(name: str, model: BinaryEnergy, y: Tensor, k: int, gen: torch.Generator) -> tuple[Tensor, float]:
@@ -151,7 +155,7 @@ class WatchedChain:
 
     def __init__(self, model: BinaryEnergy, start_bits: Tensor | np.ndarray, seed: int = 0):
         self.model = model
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = make_generator(seed)
         dtype = next(model.parameters()).dtype
         self.y = model.encoding.encode(torch.as_tensor(np.asarray(start_bits)).reshape(1, -1)).to(dtype)
         self.count = 0

@@ -1,14 +1,13 @@
 """Train binary energies with any registered objective, score them exactly, snapshot them live.
 
-`Lane` trains one model with one method (its own model, optimiser and random generator, seeded
-from the config alone), so a method gives the same numbers alone or next to others.
+`Lane` (a TrainerBase) trains one model with one method: its own model, optimiser and random
+generators, seeded from its config alone, so a method gives the same numbers alone or next to others.
 `BinaryTrainer` implements engine.run.Trainer and steps one or several lanes in lockstep; its
 scalars and metrics are keyed "<name>" for one lane and "<metric>/<lane label>" for every lane.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -19,15 +18,29 @@ from engine.binary.exact import coupling_errors, log_partition, log_probs, nll_f
 from engine.binary.models import FVBM, build_model
 from engine.binary.objectives import ObjectiveContext, build_objective
 from engine.device import pick_device
-from engine.seeding import seed_everything
+from engine.errors import SettingError
+from engine.training import TrainerBase, build_optimizer, init_parameters, make_generator
+
+# what a diverged binary run prints after saying why it stopped (only settings this experiment has)
+ADVICE = ("Try a lower learning rate (lr) or a larger batch_size; for CD and PCD, plain SGD "
+          "(optimizer = sgd) and more sampler sweeps k.")
 
 
 def data_for(config: BinaryConfig) -> BinaryData:
-    return load_data(config.data, config.ising_c, config.ising_train, config.data_seed)
+    return load_data(config.dataset, config.ising_c, config.ising_train, config.data_seed)
 
 
-class Lane:
-    """One model trained by one method."""
+def run_generator(seed: int, device: torch.device, offset: int = 0) -> torch.Generator:
+    """The run's generator on `device` (the samplers draw where the chains live)."""
+    if device.type == "cpu":
+        return make_generator(seed, offset)
+    return torch.Generator(device=device).manual_seed(int(seed) + offset)
+
+
+class Lane(TrainerBase):
+    """One model trained by one method, with its own generators, seeded from its config alone."""
+
+    failure_advice = ADVICE
 
     def __init__(self, config: BinaryConfig, device: torch.device, label: str | None = None):
         self.config = config
@@ -35,17 +48,15 @@ class Lane:
         self.device = device
         self.data = data_for(config)
         self.encoding = get_encoding(config.encoding)
-        self.gen = torch.Generator(device=device).manual_seed(config.seed)
-        init_gen = torch.Generator().manual_seed(config.seed + 1)  # the RBM's initial weights
-        self.view_gen = torch.Generator().manual_seed(config.seed + 2)  # samples drawn for the view
-        self.model = build_model(config.model, self.data.d, self.encoding, config.hidden, init_gen).to(device)
-        ctx = ObjectiveContext(self.data, self.gen, device, config.resolved_sampler)
-        self.objective = build_objective(config.method, config, ctx, self.model).to(device)
-        params = list(self.model.parameters()) + list(self.objective.parameters())
-        if config.optimizer == "adam":
-            self.opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.lr)
-        else:
-            self.opt = torch.optim.SGD(params, lr=config.lr)
+        self.gen = run_generator(config.seed, device)  # batches, samplers, noise
+        self.view_gen = make_generator(config.seed, 2)  # samples drawn for the view
+        self.model = build_model(config.model, self.data.d, self.encoding, config.hidden)
+        init_parameters(self.model, make_generator(config.seed, 1))  # the RBM's W; the FVBM starts at 0
+        self.model.to(device)
+        ctx = ObjectiveContext(self.data, self.model, self.gen, device)
+        self.objective = build_objective(config.method, ctx, config).to(device)
+        self.opt = build_optimizer([*self.model.parameters(), *self.objective.parameters()], config.optimizer,
+                                   config.lr)
         self.train_y = self.encoding.encode(self.data.train).to(device)
         self._order = torch.arange(0)
         self._cursor = len(self.train_y)  # the first batch starts a fresh epoch
@@ -53,6 +64,9 @@ class Lane:
         self.last_scalars: dict[str, float] = {}
         self._negatives: torch.Tensor | None = None
         self._log_p: tuple[int, torch.Tensor] | None = None
+
+    def state_modules(self) -> dict[str, Any]:
+        return {"model": self.model, "objective": self.objective, "optimizer": self.opt}
 
     def next_batch(self) -> torch.Tensor:
         """The next batch_size training samples, in epochs: shuffled, each seen once per epoch
@@ -105,7 +119,9 @@ class Lane:
     def snapshot(self) -> dict[str, Any]:
         n = self.config.shown_samples
         log_p = self.log_p()
-        snap: dict[str, Any] = {"samples": sample_states(log_p, n, self.view_gen).numpy()}
+        snap: dict[str, Any] = {}
+        if bool(torch.isfinite(log_p).all()):  # a diverged model has no distribution to draw from
+            snap["samples"] = sample_states(log_p, n, self.view_gen).numpy()
         if self._negatives is not None:
             snap["negatives"] = self.encoding.decode(self._negatives[:n]).cpu().numpy()
         if self.data.patterns is not None:
@@ -116,38 +132,33 @@ class Lane:
         return snap
 
     def checkpoint(self) -> dict[str, Any]:
-        return copy.deepcopy({"model": self.model.state_dict(), "objective": self.objective.state_dict(),
-                              "opt": self.opt.state_dict(), "step": self.step_count,
-                              "gen": self.gen.get_state(),
-                              "order": (self._order, self._cursor)})
+        return {**super().checkpoint(), "order": (self._order.clone(), self._cursor)}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.objective.load_state_dict(state["objective"])
-        self.opt.load_state_dict(state["opt"])
-        self.step_count = state["step"]
-        self.gen.set_state(state["gen"])
-        self._order, self._cursor = state["order"]
+        super().restore(state)
+        self._order, self._cursor = state["order"][0].clone(), state["order"][1]
         self._log_p = None
 
 
-class BinaryTrainer:
-    """Implements engine.run.Trainer: one or several methods on the same data, stepped in lockstep."""
+class BinaryTrainer(TrainerBase):
+    """Implements engine.run.Trainer: one or several methods on the same data, stepped in lockstep.
+    Each lane keeps its own generators, so a method gives the same numbers alone or beside others."""
+
+    failure_advice = ADVICE
 
     def __init__(self, configs: BinaryConfig | list[BinaryConfig]):
         configs = [configs] if isinstance(configs, BinaryConfig) else list(configs)
         if not configs:
-            raise ValueError("choose at least one method")
+            raise SettingError("choose at least one method", setting="method")
         first = configs[0]
         for c in configs[1:]:
-            same = (c.data, c.ising_c, c.ising_train, c.data_seed) == (
-                first.data, first.ising_c, first.ising_train, first.data_seed)
+            same = (c.dataset, c.ising_c, c.ising_train, c.data_seed) == (
+                first.dataset, first.ising_c, first.ising_train, first.data_seed)
             if not same:
-                raise ValueError("methods compared in lockstep must train on the same data set")
+                raise SettingError("methods compared in lockstep must train on the same data set", setting="dataset")
         labels = [c.label for c in configs]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"each method may appear once (got {labels})")
-        seed_everything(first.seed)
+            raise SettingError(f"each method may appear once (got {labels})", setting="method")
         self.device = pick_device(first.device)
         self.configs = configs
         self.data = data_for(first)
@@ -179,7 +190,11 @@ class BinaryTrainer:
                 snap[f"{key}/{lane.label}"] = value
         return snap
 
+    def state_modules(self) -> dict[str, Any]:
+        return {f"{name}/{lane.label}": obj for lane in self.lanes for name, obj in lane.state_modules().items()}
+
     def checkpoint(self) -> dict[str, Any]:
+        # each lane's own checkpoint (its modules, generator and epoch order), not one shared generator
         return {"step": self.step_count, "lanes": [lane.checkpoint() for lane in self.lanes]}
 
     def restore(self, state: dict[str, Any]) -> None:

@@ -9,8 +9,8 @@ from tests.app.conftest import no_exception, open_page, wait_for
 
 
 def _small(at, steps=20):
-    at.multiselect(key="bin_methods").set_value(["cd", "mpf"])
-    at.number_input(key="bin_steps").set_value(steps)
+    at.multiselect(key="bin_methods").set_value(["ml", "cd", "mpf"])
+    at.number_input(key="bin.steps").set_value(steps)
     return at.run()
 
 
@@ -62,7 +62,7 @@ def test_patterns_panel_shows_30_patterns_and_the_rest():
 
 def test_ising_shows_learned_and_true_couplings():
     at = open_page("binary")
-    at.selectbox(key="bin_data").set_value("ising")
+    at.selectbox(key="bin.dataset").set_value("ising")
     at = _small(at)
     at = _step_once(at)
     at.segmented_control(key="bin_panel").set_value("couplings").run()
@@ -87,10 +87,35 @@ def test_watched_chain_steps_one_proposal_at_a_time():
 
 def test_impossible_settings_are_a_clear_error():
     at = open_page("binary")
-    at.multiselect(key="bin_methods").set_value([])
-    at.checkbox(key="bin_ml").uncheck().run()
+    at.multiselect(key="bin_methods").set_value([]).run()
     no_exception(at)
     assert at.error and "at least one method" in at.error[0].value
+
+
+def test_each_method_shows_only_its_own_settings_from_the_declarations():
+    at = _small(open_page("binary"))
+    at.multiselect(key="bin_methods").set_value(["cd", "pcd", "nce", "rm"]).run()
+    keys = {w.key for kind in ("number_input", "selectbox") for w in at.get(kind)}
+    assert {"bin.cd.k", "bin.cd.sampler", "bin.pcd.k", "bin.pcd.chains", "bin.nce.nce_nu", "bin.rm.lr"} <= keys
+    assert not {"bin.cd.chains", "bin.nce.k", "bin.rm.k", "bin.rm.nce_nu", "bin.hidden"} & keys
+    # each method starts at its layered defaults (CD: SGD, lr 0.1, {−1,+1}; PCD: 120 chains)
+    assert at.selectbox(key="bin.cd.optimizer").value == "sgd" and at.number_input(key="bin.cd.lr").value == 0.1
+    assert at.number_input(key="bin.pcd.chains").value == 120
+    assert at.selectbox(key="bin.cd.sampler").options == ["auto", "metropolis"]  # Gibbs needs the RBM
+    at.selectbox(key="bin.model").set_value("rbm").run()
+    assert at.number_input(key="bin.hidden").value == 8
+    at.number_input(key="bin.cd.k").set_value(3).run()
+    at.button(key="bin_step").click().run()
+    at = wait_for(at, lambda a: any("step 1" in m.value for m in a.markdown))
+    no_exception(at)
+    assert at.selectbox(key="bin_chain_method").options == ["cd-3", "pcd-1", "nce", "rm"]
+
+
+def test_a_method_whose_settings_cannot_run_says_so():
+    at = _small(open_page("binary"))
+    at.number_input(key="bin.cd.lr").set_value(0.0).run()
+    no_exception(at)
+    assert any("CD settings" in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_negatives_view_and_a_chain_from_random_bits():

@@ -18,6 +18,7 @@ from engine.binary.exact import (
     total_variation,
 )
 from engine.binary.models import FVBM, RBM, BinaryEnergy, build_model, model_from_params
+from engine.training import init_parameters
 
 pytestmark = pytest.mark.usefixtures("float64")  # brute force vs vectorised, to ~1e-10
 
@@ -30,7 +31,7 @@ def random_fvbm(d: int, enc: str, seed: int = 0, scale: float = 1.0) -> FVBM:
 
 def random_rbm(d: int, m: int, enc: str, seed: int = 0) -> RBM:
     g = torch.Generator().manual_seed(seed)
-    rbm = RBM(d, m, ENCODINGS[enc], g, init_std=1.0)
+    rbm = RBM(d, m, ENCODINGS[enc], init_std=1.0).init_parameters(g)
     with torch.no_grad():
         rbm.bias.copy_(torch.randn(d, generator=g))
         rbm.hidden_bias.copy_(torch.randn(m, generator=g))
@@ -129,7 +130,7 @@ def test_coupling_errors():
 
 @pytest.mark.parametrize("kind", ["fvbm", "rbm"])
 def test_model_round_trips_through_numpy_params(kind):
-    model = build_model(kind, 6, ENCODINGS["pm1"], hidden=3, gen=torch.Generator().manual_seed(1))
+    model = init_parameters(build_model(kind, 6, ENCODINGS["pm1"], hidden=3), torch.Generator().manual_seed(1))
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1)
@@ -143,3 +144,16 @@ def test_bad_models_are_clear_errors():
         build_model("transformer", 4, ENCODINGS["01"])
     with pytest.raises(ValueError, match="hidden"):
         RBM(4, 0, ENCODINGS["01"])
+
+
+def test_models_start_from_the_run_generator_only():
+    """The FVBM starts at J = 0, b = 0 (uniform); the RBM's W comes from the generator it is given, and
+    building or initialising a model never touches torch's global generator."""
+    before = torch.random.get_rng_state()
+    fvbm = init_parameters(build_model("fvbm", 5, ENCODINGS["01"]), torch.Generator().manual_seed(3))
+    assert all(float(p.abs().sum()) == 0 for p in fvbm.parameters())
+    rbms = [init_parameters(build_model("rbm", 5, ENCODINGS["01"], hidden=4), torch.Generator().manual_seed(s))
+            for s in (3, 3, 4)]
+    assert torch.equal(rbms[0].weight, rbms[1].weight) and not torch.equal(rbms[0].weight, rbms[2].weight)
+    assert float(rbms[0].weight.std()) == pytest.approx(0.1, rel=0.5)
+    assert torch.equal(torch.random.get_rng_state(), before)

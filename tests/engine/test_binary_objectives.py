@@ -13,7 +13,7 @@ from engine.binary.config import BinaryConfig
 from engine.binary.data import ENCODINGS, BinaryData, index_to_bits
 from engine.binary.exact import log_probs
 from engine.binary.models import FVBM, RBM
-from engine.binary.objectives import ObjectiveContext, available, build_objective
+from engine.binary.objectives import REGISTRY, ObjectiveContext, available, build_objective
 from engine.binary.samplers import metropolis
 
 CASES = [("fvbm", "01"), ("fvbm", "pm1"), ("rbm", "01"), ("rbm", "pm1")]
@@ -27,7 +27,7 @@ def make_model(kind: str, enc: str, d: int = 4, seed: int = 0, scale: float = 0.
     if kind == "fvbm":
         return FVBM(d, ENCODINGS[enc]).set_params(scale * torch.randn(d, d, generator=g),
                                                   scale * torch.randn(d, generator=g))
-    rbm = RBM(d, 2, ENCODINGS[enc], g, init_std=scale)
+    rbm = RBM(d, 2, ENCODINGS[enc], init_std=scale).init_parameters(g)
     with torch.no_grad():
         rbm.bias.copy_(scale * torch.randn(d, generator=g))
         rbm.hidden_bias.copy_(scale * torch.randn(2, generator=g))
@@ -42,9 +42,8 @@ def make_data(bits: torch.Tensor) -> BinaryData:
 
 def make_objective(name: str, model, data_bits: torch.Tensor | None = None, seed: int = 0, **config):
     bits = data_bits if data_bits is not None else index_to_bits(torch.arange(2**model.d), model.d)
-    ctx = ObjectiveContext(make_data(bits), torch.Generator().manual_seed(seed), torch.device("cpu"),
-                           "gibbs" if isinstance(model, RBM) else "metropolis")
-    return build_objective(name, BinaryConfig(**config), ctx, model)
+    ctx = ObjectiveContext(make_data(bits), model, torch.Generator().manual_seed(seed), torch.device("cpu"))
+    return build_objective(name, ctx, BinaryConfig(**config))
 
 
 # ---- brute force: the formulas written out with loops ------------------------------------------
@@ -100,6 +99,19 @@ def batch(model) -> torch.Tensor:
 
 def test_all_six_methods_are_registered():
     assert list(available()) == ["ml", "cd", "pcd", "rm", "mpf", "nce"]
+
+
+def test_each_builder_takes_exactly_its_settings():
+    taken = {m: REGISTRY.settings_of(m) for m in available()}
+    assert taken == {"ml": (), "cd": ("k", "sampler"), "pcd": ("k", "sampler", "chains"), "rm": (), "mpf": (),
+                     "nce": ("nce_nu",)}
+    assert BinaryConfig.applies("chains", {"method": "pcd"}) and not BinaryConfig.applies("chains", {"method": "cd"})
+
+
+def test_auto_sampler_is_gibbs_for_the_rbm_and_metropolis_for_the_fvbm():
+    assert make_objective("cd", make_model("rbm", "01")).sampler == "gibbs"
+    assert make_objective("pcd", make_model("fvbm", "01")).sampler == "metropolis"
+    assert make_objective("cd", make_model("rbm", "01"), sampler="metropolis").sampler == "metropolis"
 
 
 @pytest.mark.parametrize("kind,enc", CASES)

@@ -105,7 +105,7 @@ def test_a_stopped_sampler_would_fail_the_check():
 @pytest.mark.parametrize("enc", ["01", "pm1"])
 def test_gibbs_conditionals_match_the_joint(enc):
     g = torch.Generator().manual_seed(0)
-    rbm = RBM(3, 2, ENCODINGS[enc], g, init_std=1.0)
+    rbm = RBM(3, 2, ENCODINGS[enc], init_std=1.0).init_parameters(g)
     e = ENCODINGS[enc]
     y = e.encode(torch.tensor([[1, 0, 1]]))
     hs = e.encode(index_to_bits(torch.arange(4), 2))

@@ -1,4 +1,5 @@
-"""The binary trainer (engine.run.Trainer), lockstep comparison, reproducibility, checkpoints, CLI."""
+"""The binary trainer (engine.run.Trainer), lockstep comparison, reproducibility, checkpoints, the
+settings' declaration (layered defaults, migration) and the CLI."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import numpy as np
 import pytest
 
 from engine.binary.config import BinaryConfig
-from engine.binary.defaults import defaults_for
 from engine.binary.trainer import BinaryTrainer
 from engine.cli import main as cli_main
-from engine.run import Run, RunOptions
+from engine.errors import SettingError
+from engine.run import Diverged, Run, RunOptions
 
 
-def config(data: str = "bars_stripes", method: str = "ml", **kw) -> BinaryConfig:
-    return BinaryConfig(**{**defaults_for(data, method), "device": "cpu", **kw})
+def config(dataset: str = "bars_stripes", method: str = "ml", **kw) -> BinaryConfig:
+    return BinaryConfig.create(dataset=dataset, method=method, device="cpu", **kw)
 
 
 def train(trainer: BinaryTrainer, steps: int) -> BinaryTrainer:
@@ -52,7 +53,7 @@ def test_same_seed_same_numbers_other_seed_other_numbers():
 
 
 def test_lockstep_needs_one_data_set_and_distinct_methods():
-    with pytest.raises(ValueError, match="same data"):
+    with pytest.raises(SettingError, match="same data"):
         BinaryTrainer([config(), config("ising", "ml")])
     with pytest.raises(ValueError, match="once"):
         BinaryTrainer([config(), config()])
@@ -101,21 +102,49 @@ def test_run_drives_the_trainer_and_checkpoints_restore_exactly():
 
 
 @pytest.mark.parametrize("bad", [{"method": "sm"}, {"encoding": "ternary"}, {"lr": 0.0}, {"k": 0},
-                                 {"data": "mnist"}, {"sampler": "gibbs"}, {"batch_size": 0}])
+                                 {"dataset": "mnist"}, {"sampler": "gibbs"}, {"batch_size": 0},
+                                 {"lr": math.inf}, {"k": 10**9}, {"chains": 10**9}, {"data": "ising"}])
 def test_config_rejects_bad_values(bad):
-    with pytest.raises(ValueError):
-        BinaryConfig(**bad)
+    with pytest.raises(SettingError) as info:
+        BinaryConfig.create(**bad)
+    assert info.value.setting == next(iter(bad))
+
+
+def test_layered_defaults_base_then_data_set_then_method_then_pair():
+    cd = BinaryConfig.create(method="cd")
+    assert (cd.optimizer, cd.lr, cd.batch_size, cd.encoding) == ("sgd", 0.1, 120, "pm1")
+    pcd = BinaryConfig.create(dataset="ising", method="pcd")
+    assert (pcd.lr, pcd.chains, pcd.batch_size, pcd.encoding) == (0.1, 500, 500, "pm1")  # the pair wins
+    assert BinaryConfig.create(dataset="digits", method="nce").nce_nu == 4
+    assert BinaryConfig.create(method="cd", lr=0.3).lr == 0.3  # given values win over every layer
+
+
+def test_version_1_dicts_with_data_still_load():
+    old = {"schema_version": 1, "data": "ising", "method": "mpf", "lr": 0.02}
+    cfg = BinaryConfig.from_dict(old)
+    assert (cfg.dataset, cfg.method, cfg.lr, cfg.batch_size) == ("ising", "mpf", 0.02, 500)
+    assert BinaryConfig.from_dict(cfg.to_dict()) == cfg and cfg.to_dict()["schema_version"] == 2
+    with pytest.raises(SettingError, match="data"):
+        BinaryConfig.from_dict({"schema_version": 2, "data": "ising"})  # version 2 has no `data`
+
+
+def test_a_diverged_run_names_only_binary_settings():
+    trainer = BinaryTrainer(config(method="ml", lr=10.0, optimizer="sgd"))
+    trainer.lanes[0].model.weight.data.fill_(math.inf)
+    with pytest.raises(Diverged) as info:
+        trainer.headless(max_steps=3)
+    assert "lr" in str(info.value) and "α" not in str(info.value) and "alpha" not in str(info.value)
 
 
 def test_cli_prints_exact_metrics(capsys):
-    assert cli_main(["binary", "--data", "ising", "--method", "mpf", "--steps", "40", "--lr", "0.05"]) == 0
+    assert cli_main(["binary", "--dataset", "ising", "--method", "mpf", "--steps", "40", "--lr", "0.05"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["method"] == "mpf" and out["steps"] == 40 and out["encoding"] == "pm1"
     assert out["j_corr"] > 0.9 and out["nll"] > out["entropy"]
 
 
 def test_cli_compares_encodings_and_reports_the_best(capsys):
-    assert cli_main(["binary", "--method", "rm", "--steps", "30", "--encoding", "all"]) == 0
+    assert cli_main(["binary", "--method", "rm", "--steps", "30", "--encodings", "01,pm1"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(out["nll_by_encoding"]) == {"01", "pm1"}
     assert out["nll"] == min(out["nll_by_encoding"].values())
@@ -128,3 +157,19 @@ def test_cli_sampler_check_and_bad_input(capsys):
     assert out["sampler"] == "gibbs" and out["total_samples"] == 64 * 250
     assert cli_main(["binary", "--method", "ml", "--lr", "-1"]) == 2
     assert "lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,setting", [(["--k", "abc"], "k"), (["--lr", "nan"], "lr"), (["--data", "ising"], None),
+                                          (["--encodings", "01,ternary"], "encodings"), (["--k", "0"], "k")])
+def test_cli_bad_values_exit_2_with_a_json_line(capsys, argv, setting):
+    assert cli_main(["binary", *argv, "--steps", "2"]) == 2
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    assert out["kind"] == "invalid_setting" and out.get("setting") == setting
+    assert "Traceback" not in captured.err
+
+
+def test_cli_two_steps_of_a_per_method_setting(capsys):
+    assert cli_main(["binary", "--method", "pcd", "--k", "3", "--chains", "7", "--steps", "2"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["steps"], out["k"], out["chains"], out["label"]) == (2, 3, 7, "pcd-3")

@@ -1,6 +1,8 @@
 """Objectives for binary energies, one per file; each module registers a builder here.
 
-A builder takes (config, context, model) and returns an `Objective`: given the model and a batch of
+A builder takes the context (data, model, generator, device) and, as keyword-only arguments, exactly
+the settings it uses (`def build(ctx, *, k: int, sampler: str)`); those are the method's settings in
+the form and the CLI (engine.binary.config). It returns an `Objective`: given the model and a batch of
 data y (in the model's encoding) it returns the loss whose gradient is the method's update, the
 scalars to log and the contrasted states ȳ it used (for the live view). Stateful objectives
 (persistent chains, NCE's learned log-normaliser) are nn.Modules, so their state joins the
@@ -30,9 +32,9 @@ class ObjectiveOut:
 @dataclass
 class ObjectiveContext:
     data: BinaryData
-    generator: torch.Generator
+    model: BinaryEnergy
+    generator: torch.Generator  # the run's generator (on `device`)
     device: torch.device
-    sampler: str = "metropolis"  # metropolis | gibbs (chosen by the model)
 
 
 class Objective(nn.Module):
@@ -51,8 +53,9 @@ def available() -> dict[str, str]:
     return REGISTRY.available()
 
 
-def build_objective(name: str, config: Any, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
-    return REGISTRY.build(name, config, ctx, model)
+def build_objective(name: str, ctx: ObjectiveContext, config: Any) -> Objective:
+    """Method `name` with its context and, from `config`, the settings its builder takes."""
+    return REGISTRY.build(name, ctx, config)
 
 
 def contrast(model: BinaryEnergy, y: torch.Tensor, negatives: torch.Tensor, accept_rate: float) -> ObjectiveOut:

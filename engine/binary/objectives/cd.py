@@ -17,15 +17,15 @@ import torch
 
 from engine.binary.models import BinaryEnergy
 from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, contrast, register
-from engine.binary.samplers import run_sampler
+from engine.binary.samplers import resolve_sampler, run_sampler
 
 
 class ContrastiveDivergence(Objective):
-    def __init__(self, ctx: ObjectiveContext, k: int):
+    def __init__(self, ctx: ObjectiveContext, k: int, sampler: str):
         super().__init__()
         if k < 1:
             raise ValueError("CD-k needs k >= 1 sampler sweeps")
-        self.k, self.sampler, self.gen = k, ctx.sampler, ctx.generator
+        self.k, self.sampler, self.gen = k, resolve_sampler(sampler, ctx.model.kind), ctx.generator
 
     def forward(self, model: BinaryEnergy, y: torch.Tensor) -> ObjectiveOut:
         y_bar, rate = run_sampler(self.sampler, model, y, self.k, self.gen)
@@ -33,5 +33,5 @@ class ContrastiveDivergence(Objective):
 
 
 @register("cd", "Contrastive divergence CD-k (Metropolis bit flips; Gibbs for the RBM)")
-def build(config, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
-    return ContrastiveDivergence(ctx, config.k)
+def build(ctx: ObjectiveContext, *, k: int, sampler: str) -> Objective:
+    return ContrastiveDivergence(ctx, k, sampler)

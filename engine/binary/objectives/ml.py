@@ -26,5 +26,5 @@ class MaximumLikelihood(Objective):
 
 
 @register("ml", "Maximum likelihood (exact Z by enumeration)")
-def build(config, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
+def build(ctx: ObjectiveContext) -> Objective:
     return MaximumLikelihood()

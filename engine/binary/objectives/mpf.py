@@ -28,5 +28,5 @@ class MinimumProbabilityFlow(Objective):
 
 
 @register("mpf", "Minimum probability flow (Sohl-Dickstein et al. 2011)")
-def build(config, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
+def build(ctx: ObjectiveContext) -> Objective:
     return MinimumProbabilityFlow()

@@ -43,14 +43,14 @@ class BernoulliNoise:
 
 
 class NoiseContrastive(Objective):
-    def __init__(self, ctx: ObjectiveContext, model: BinaryEnergy, nu: int):
+    def __init__(self, ctx: ObjectiveContext, nu: int):
         super().__init__()
         if nu < 1:
             raise ValueError("NCE needs nu >= 1 noise samples per data sample")
         self.nu, self.gen = nu, ctx.generator
-        self.noise = BernoulliNoise(ctx.data.marginals().to(ctx.device), model.encoding)
+        self.noise = BernoulliNoise(ctx.data.marginals().to(ctx.device), ctx.model.encoding)
         with torch.no_grad():
-            log_z0 = float(log_partition(model))
+            log_z0 = float(log_partition(ctx.model))
         self.log_norm = nn.Parameter(torch.tensor(-log_z0))  # c
 
     def classifier_logit(self, model: BinaryEnergy, y: torch.Tensor) -> torch.Tensor:
@@ -69,5 +69,5 @@ class NoiseContrastive(Objective):
 
 
 @register("nce", "Noise-contrastive estimation (Bernoulli noise from the data marginals)")
-def build(config, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
-    return NoiseContrastive(ctx, model, config.nce_nu)
+def build(ctx: ObjectiveContext, *, nce_nu: int) -> Objective:
+    return NoiseContrastive(ctx, nce_nu)

@@ -17,17 +17,18 @@ import torch
 
 from engine.binary.models import BinaryEnergy
 from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, contrast, register
-from engine.binary.samplers import run_sampler
+from engine.binary.samplers import resolve_sampler, run_sampler
 
 
 class PersistentCD(Objective):
-    def __init__(self, ctx: ObjectiveContext, model: BinaryEnergy, k: int, chains: int):
+    def __init__(self, ctx: ObjectiveContext, k: int, sampler: str, chains: int):
         super().__init__()
         if k < 1:
             raise ValueError("PCD needs k >= 1 sampler sweeps per update")
         if chains < 1:
             raise ValueError("PCD needs at least one persistent chain")
-        self.k, self.sampler, self.gen = k, ctx.sampler, ctx.generator
+        model = ctx.model
+        self.k, self.sampler, self.gen = k, resolve_sampler(sampler, model.kind), ctx.generator
         bits = torch.randint(2, (chains, model.d), generator=ctx.generator, device=ctx.device)
         dtype = next(model.parameters()).dtype
         # a buffer, so checkpoints save and restore the particles with the model
@@ -40,5 +41,5 @@ class PersistentCD(Objective):
 
 
 @register("pcd", "Persistent CD (persistent Metropolis / Gibbs chains)")
-def build(config, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
-    return PersistentCD(ctx, model, config.k, config.chains)
+def build(ctx: ObjectiveContext, *, k: int, sampler: str, chains: int) -> Objective:
+    return PersistentCD(ctx, k, sampler, chains)

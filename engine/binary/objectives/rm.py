@@ -28,5 +28,5 @@ class RatioMatching(Objective):
 
 
 @register("rm", "Ratio matching (Hyvärinen 2007)")
-def build(config, ctx: ObjectiveContext, model: BinaryEnergy) -> Objective:
+def build(ctx: ObjectiveContext) -> Objective:
     return RatioMatching()
