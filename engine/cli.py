@@ -42,7 +42,12 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises (so the CLI can print its JSON line) instead of exiting."""
+    """argparse that raises (so the CLI can print its JSON line) instead of exiting, and takes whole flags
+    only (an abbreviation would silently pick a setting after a rename)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         raise SettingError(f"{self.prog}: {message}")
