@@ -76,3 +76,24 @@ def status_line(run: Run | None, text: dict[str, str] | None = None) -> None:
         st.error(s["message"])
     elif s["state"] == FINISHED:
         st.success(f"{label}: {s['step']:,} steps in {s['seconds']:.1f} s.")
+
+
+def job_controls(slots: RunSlots, name: str, start: Callable[[], Run], *, key: str, run_label: str, stop_label: str,
+                 every: float, results: Callable[[Run], None]) -> None:
+    """Run / Stop for a background job (a comparison, a sweep) and its results, redrawn every `every`
+    seconds while it runs. `start()` returns the started Run; `results(run)` draws what it has so far."""
+    b1, b2 = st.columns(2)
+    if b1.button(run_label, key=f"{key}_run", type="primary", icon=":material/play_arrow:"):
+        slots.replace(name, start())
+    run = slots.get(name)
+    if b2.button(stop_label, key=f"{key}_stop", disabled=run is None or run.state != RUNNING):
+        run.stop()
+    live = run is not None and run.state == RUNNING
+
+    @st.fragment(run_every=every if live else None)
+    def job_results() -> None:
+        current = slots.get(name)
+        if current is not None:
+            results(current)
+
+    job_results()

@@ -21,6 +21,7 @@ one-line help and a text key. From that, and from nothing else, come:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import numbers
@@ -250,10 +251,9 @@ class Settings:
         if lay.method_key in specs:
             values[lay.method_key] = method
         for layer, at in ((lay.dataset, dataset), (lay.method, method), (lay.pair, (dataset, method))):
-            try:
+            # an unhashable value (a list given for the data set) has no layer: validation names it
+            with contextlib.suppress(TypeError):
                 values.update(layer.get(at, {}))
-            except TypeError:  # an unhashable value (a list given for the data set): validation names it
-                pass
         return values
 
     @classmethod

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app.form import settings_form, widget_key
 from app.live_canvas import live_canvas
-from app.run_controls import run_controls, status_line
+from app.run_controls import job_controls, run_controls, status_line
 from app.session import run_slots
 from app.toy_views import curves_figure, dimension_figure
 from engine.run import FAILED, RUNNING, Run, RunOptions
@@ -225,21 +225,12 @@ def dimension_section() -> None:
     st.markdown(TEXT["dimension_intro"].format(spread=cfg.spread, exact=exact, uniform=uniform))
     low, high = dimension_minutes(cfg)
     st.caption(TEXT["dim_estimate"].format(m=low, M=high))
-    b1, b2 = st.columns(2)
-    if b1.button(TEXT["dim_run"], key="cdd_run", type="primary", icon=":material/play_arrow:"):
+    def start() -> Run:
         trainer = DimensionTrainer(cfg)
-        slots.replace("cd_dimension", Run(trainer, RunOptions(max_steps=trainer.total_steps, snapshot_hz=2,
-                                                               evaluate_every_s=1.0), name="cd_dimension").start())
-    run = slots.get("cd_dimension")
-    if b2.button(TEXT["dim_stop"], key="cdd_stop", disabled=run is None or run.state != RUNNING):
-        run.stop()
-    live = run is not None and run.state == RUNNING
+        return Run(trainer, RunOptions(max_steps=trainer.total_steps, snapshot_hz=2, evaluate_every_s=1.0),
+                   name="cd_dimension").start()
 
-    @st.fragment(run_every=1.0 if live else None)
-    def results() -> None:
-        r = slots.get("cd_dimension")
-        if r is None:
-            return
+    def results(r: Run) -> None:
         snap = r.latest()
         rows = snap.data["rows"] if snap is not None else []
         trainer: DimensionTrainer = r.trainer
@@ -260,7 +251,8 @@ def dimension_section() -> None:
             st.caption(TEXT["dim_table"])
             st.dataframe(pd.DataFrame(result["rows"]), hide_index=True)
 
-    results()
+    job_controls(slots, "cd_dimension", start, key="cdd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],
+                 every=1.0, results=results)
 
 
 if mode == "train":

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import image_ebm_views as draw
 from app.form import settings_form
-from app.run_controls import run_controls
+from app.run_controls import job_controls, run_controls
 from app.session import run_slots
 from engine.image_ebm import views
 from engine.image_ebm.config import ImageEBMConfig
@@ -17,7 +17,7 @@ from engine.image_ebm.dimension import SizeComparison, SizeComparisonSettings, s
 from engine.image_ebm.judges import fit_judges
 from engine.image_ebm.sampler import Langevin
 from engine.image_ebm.trainer import ImageEBMTrainer
-from engine.run import RUNNING, Run, RunOptions, Snapshot
+from engine.run import FAILED, RUNNING, Run, RunOptions, Snapshot
 
 TEXT = {
     "title": "Energies over images",
@@ -186,35 +186,27 @@ def dimension_section() -> None:
     sizes = tuple(sorted(settings.sizes))
     per_update_s = sum(0.75 + 0.0035 * s * s for s in sizes)  # measured: 0.9 s (8×8), 1.6 s (16×16), 3.4 s (28×28)
     st.caption(TEXT["dim_estimate"].format(m=max(1.0, settings.steps * per_update_s / 60)))
-    b1, b2 = st.columns(2)
-    if b1.button(TEXT["dim_run"], key="iebd_run", type="primary", icon=":material/play_arrow:"):
+    def start() -> Run:
         model = ImageEBMConfig.create(dataset="digits", seed=settings.seed)
         comparison = SizeComparison(model, sizes, settings.steps)
-        slots.replace("iebm_dimension", Run(comparison, RunOptions(max_steps=comparison.total_steps, snapshot_hz=1,
-                                                                    evaluate_every_s=None), name="iebm_dimension").start())
-    run = slots.get("iebm_dimension")
-    if b2.button(TEXT["dim_stop"], key="iebd_stop", disabled=run is None or run.state != RUNNING):
-        run.stop()
-    live = run is not None and run.state == RUNNING
+        return Run(comparison, RunOptions(max_steps=comparison.total_steps, snapshot_hz=1, evaluate_every_s=None),
+                   name="iebm_dimension").start()
 
-    @st.fragment(run_every=2.0 if live else None)
-    def results() -> None:
-        r = slots.get("iebm_dimension")
-        if r is None:
-            return
+    def results(r: Run) -> None:
         comparison: SizeComparison = r.trainer
         snap = r.latest()
         if r.state == RUNNING and snap is not None:
             st.progress(snap.data["progress"], text=TEXT["dim_progress"].format(
                 current=snap.data["current"], done=snap.data["finished"], total=len(comparison.sizes)))
-        elif r.state == "failed":
+        elif r.state == FAILED:
             st.error(r.message)
         rows = list(comparison.rows)
         if rows:
             st.dataframe(pd.DataFrame(summarise(rows)["rows"]), hide_index=True)
             draw.dimension_figure(rows, key="iebd_fig")
 
-    results()
+    job_controls(slots, "iebm_dimension", start, key="iebd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],
+                 every=2.0, results=results)
 
 
 {"train": train_section, "sample": sample_section, "dimension": dimension_section}[mode]()
