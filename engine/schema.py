@@ -358,6 +358,8 @@ def _kind(hint: Any, where: str) -> tuple[type, bool, bool]:
 
 # the device setting every experiment shares (what exists on this machine is checked when the run starts)
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:[0-9]{1,2})?"
+# a file or folder: no surrounding blanks, and not one of the words that mean "unset" in text (none, off, auto)
+PATH_PATTERN = r"(?!(?i:none|off|auto)\Z)\S(?:.*\S)?"
 MAX_SEED = 2**31 - 1
 
 

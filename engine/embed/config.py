@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from engine.embed.data import DATASETS
 from engine.embed.models import ENCODERS
 from engine.embed.objectives import REGISTRY
-from engine.schema import DEVICE_PATTERN, MAX_SEED, Layers, Rule, Settings, setting
+from engine.schema import DEVICE_PATTERN, MAX_SEED, PATH_PATTERN, Layers, Rule, Settings, setting
 
 LAYERS = Layers(
     dataset={
@@ -46,8 +46,6 @@ LAYERS = Layers(
 # 16,384 × d 1,024 = 64 MB) ~13 s a step. Width 128 doubled the SimCLR corner's time; 64 batch-norm
 # groups (32 images each) made a MoCo step 2–4× slower than 2 groups, hence 8 (MoCo's 8 GPUs). PIRL's loss
 # forms the K×K matrix of its negatives (8,192² floats = 256 MB).
-# a folder: no surrounding blanks, and not one of the words that mean "unset" in text (none, off, auto)
-PATH_PATTERN = r"(?!(?i:none|off|auto)\Z)\S(?:.*\S)?"
 MAX_BATCH = 1024  # ≤ the smallest training split (digits: 1,258 images), so every data set can run it
 
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from engine.image_ebm.data import DATASETS
 from engine.image_ebm.models import MODELS
 from engine.image_ebm.objectives import REGISTRY
-from engine.schema import DEVICE_PATTERN, MAX_SEED, Layers, Rule, Settings, setting
+from engine.schema import DEVICE_PATTERN, MAX_SEED, PATH_PATTERN, Layers, Rule, Settings, setting
 from engine.training import OPTIMIZERS
 
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -88,7 +88,7 @@ class ImageEBMConfig(Settings):
                             help="probability that a chain restarts from uniform noise when used", step=0.01)
     precision: str = setting("auto", choices=PRECISIONS, label="Precision",
                              help="auto: bfloat16 autocast on CUDA, float32 elsewhere", form=False)
-    data_dir: str | None = setting(None, none="data/ (or $ENERGY_LAB_DATA)", label="Data folder",
+    data_dir: str | None = setting(None, pattern=PATH_PATTERN, none="data/ (or $ENERGY_LAB_DATA)", label="Data folder",
                                    help="where the MNIST / Fashion-MNIST IDX files are", form=False)
 
 
@@ -102,7 +102,7 @@ class ImageEBMRunOptions(Settings):
                                     help="parameter updates (reproducible: same seed, same numbers)", form=False)
     budget_seconds: float | None = setting(None, gt=0, le=604_800, none="no time budget", label="Time budget",
                                            help="seconds of training (evaluations excluded)", form=False)
-    samples_out: str | None = setting(None, none="not written", label="Samples file",
+    samples_out: str | None = setting(None, pattern=PATH_PATTERN, none="not written", label="Samples file",
                                       help="write the final particles here (.npy, N×H×W in [0, 1])", form=False)
     eval_every: int | None = setting(None, ge=1, le=10_000_000, none="only at the end", label="Evaluate every",
                                      help="steps between progress evaluations (printed on stderr)", form=False)
