@@ -126,7 +126,8 @@ def test_every_experiment_has_a_two_step_budget():
 
 
 @pytest.mark.parametrize(("experiment", "flag", "text"), cases())
-def test_flag_value(capsys, experiment, flag, text):
+def test_flag_value(capsys, monkeypatch, tmp_path, experiment, flag, text):
+    monkeypatch.chdir(tmp_path)  # a file setting given "abc" writes abc.npy: here, not in the repository
     budget = BUDGET[experiment]
     argv = [experiment, *budget, f"--{flag.replace('_', '-')}", text]
     code, out, err = run_in_process(capsys, argv)
