@@ -16,7 +16,7 @@ import torch
 
 from engine.cli import progress
 from engine.device import describe, pick_device
-from engine.schema import DEVICE_PATTERN, MAX_SEED, Settings, setting
+from engine.schema import MAX_SEED, Settings, device_setting, setting
 
 PACKAGES = ("toy", "dae", "binary", "embed", "image_ebm")
 
@@ -27,7 +27,7 @@ class BenchSettings(Settings):
     quick: bool = setting(False, label="Quick", help="fewer repetitions (a smoke run)")
     only: tuple[str, ...] = setting(PACKAGES, choices=PACKAGES, label="Only", help="the packages to measure")
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="random seed of the measured runs")
-    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device", help="auto, cpu, cuda, cuda:N or mps")
+    device: str = device_setting()
 
 
 SETTINGS = BenchSettings

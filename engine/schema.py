@@ -276,9 +276,6 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         return {SCHEMA_VERSION_KEY: self.schema_version, **{n: getattr(self, n) for n in self.specs()}}
 
-    def as_dict(self) -> dict[str, Any]:
-        return {n: getattr(self, n) for n in self.specs()}
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Any:
         """Read a dict written by `to_dict` (any earlier schema version): migrate, reject unknown keys,
@@ -358,6 +355,14 @@ def _kind(hint: Any, where: str) -> tuple[type, bool, bool]:
 
 # the device setting every experiment shares (what exists on this machine is checked when the run starts)
 DEVICE_PATTERN = r"auto|cpu|mps|cuda(:[0-9]{1,2})?"
+
+
+def device_setting() -> Any:
+    """The device every experiment takes (what exists on this machine is checked when the run starts)."""
+    return setting("auto", pattern=DEVICE_PATTERN, label="Device",
+                   help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps", form=False)
+
+
 # a file or folder: no surrounding blanks, and not one of the words that mean "unset" in text (none, off, auto)
 PATH_PATTERN = r"(?!(?i:none|off|auto)\Z)\S(?:.*\S)?"
 MAX_SEED = 2**31 - 1

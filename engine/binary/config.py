@@ -13,7 +13,7 @@ from engine.binary.data import DATASETS, ENCODINGS
 from engine.binary.models import MODELS
 from engine.binary.objectives import REGISTRY
 from engine.binary.samplers import SAMPLERS, resolve_sampler
-from engine.schema import DEVICE_PATTERN, MAX_SEED, Layers, Rule, Settings, setting
+from engine.schema import MAX_SEED, Layers, Rule, Settings, device_setting, setting
 from engine.training import OPTIMIZERS
 
 # The defaults the README's numbers were measured with (bars-and-stripes, FVBM, seed 0, 3000 updates).
@@ -85,8 +85,7 @@ class BinaryConfig(Settings):
                             help="the values a bit takes in the model: 01 = {0, 1}, pm1 = {−1, +1}")
     steps: int = setting(3000, ge=0, le=1_000_000, step=500, label="Step budget", help="parameter updates")
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
-    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device", help="auto (cuda → mps → cpu), cpu, "
-                          "cuda, cuda:N or mps", form=False)
+    device: str = device_setting()
     # optimiser
     optimizer: str = setting("adam", choices=OPTIMIZERS, label="Optimiser", help="Adam or plain SGD")
     lr: float = setting(0.05, gt=0, le=10, label="Learning rate", help="the optimiser's step size", step=0.01)

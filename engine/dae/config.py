@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from engine.dae.manifolds import MANIFOLDS
 from engine.dae.objective import CORRUPTIONS, Corruption
-from engine.schema import DEVICE_PATTERN, MAX_SEED, Layers, Settings, setting
+from engine.schema import MAX_SEED, Layers, Settings, device_setting, setting
 
 # No per-data-set defaults: every measured figure (README, closing notes: two circles and two lines,
 # σ 0.2 / 0.5 / 1.0, seed 0, 3000 steps) was obtained with the base defaults below, and they give the
@@ -36,8 +36,7 @@ class DAEConfig(Settings):
                           help="probability that a coordinate is dropped (the rest scaled by 1/(1 − p))", step=0.05)
     steps: int = setting(3000, ge=0, le=1_000_000, label="Step budget", help="parameter updates", step=500)
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
-    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device",
-                          help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps", form=False)
+    device: str = device_setting()
     # the autoencoder and its optimiser (maxima: the corner of all of them at once still trains on 2 cores)
     width: int = setting(128, ge=1, le=512, label="Hidden width", help="hidden units per layer of the autoencoder",
                          step=16)

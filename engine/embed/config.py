@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from engine.embed.data import DATASETS
 from engine.embed.models import ENCODERS
 from engine.embed.objectives import REGISTRY
-from engine.schema import DEVICE_PATTERN, MAX_SEED, PATH_PATTERN, Layers, Rule, Settings, setting
+from engine.schema import MAX_SEED, PATH_PATTERN, Layers, Rule, Settings, device_setting, setting
 
 LAYERS = Layers(
     dataset={
@@ -111,7 +111,6 @@ class EmbedConfig(Settings):
     max_steps: int | None = setting(None, ge=0, le=1_000_000, none="no step budget", label="Step budget",
                                     help="training steps (reproducible, unlike a time budget)", form=False)
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
-    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device",
-                          help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps", form=False)
+    device: str = device_setting()
     amp: bool = setting(True, label="Mixed precision on CUDA",
                         help="bf16 autocast and channels_last on CUDA (ignored on the CPU)", form=False)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from engine.image_ebm.data import DATASETS
 from engine.image_ebm.models import MODELS
 from engine.image_ebm.objectives import REGISTRY
-from engine.schema import DEVICE_PATTERN, MAX_SEED, PATH_PATTERN, Layers, Rule, Settings, setting
+from engine.schema import MAX_SEED, PATH_PATTERN, Layers, Rule, Settings, device_setting, setting
 from engine.training import OPTIMIZERS
 
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -54,8 +54,7 @@ class ImageEBMConfig(Settings):
     method: str = setting("pcd", choices=REGISTRY.names, label="Method",
                           help="where the negatives' chains start: a persistent buffer, or the data")
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
-    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device",
-                          help="auto (cuda → mps → cpu), cpu, cuda, cuda:N or mps", form=False)
+    device: str = device_setting()
     image_size: int | None = setting(None, ge=4, le=32, none="the data set's own size", label="Image size",
                                      help="resample the images to size × size pixels (digits are 8×8)")
     # the energy and its optimiser

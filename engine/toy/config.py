@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from engine.schema import DEVICE_PATTERN, MAX_SEED, Layers, Rule, Settings, setting
+from engine.schema import MAX_SEED, Layers, Rule, Settings, device_setting, setting
 from engine.toy.data import DATASETS
 from engine.toy.objectives import REGISTRY
 from engine.toy.objectives.nce import NOISE_KINDS
@@ -50,8 +50,7 @@ class ToyConfig(Settings):
                           help="how the energy is pushed up away from the data")
     steps: int = setting(2000, ge=0, le=1_000_000, label="Step budget", help="parameter updates")
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
-    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device", help="auto (cuda → mps → cpu), cpu, "
-                          "cuda, cuda:N or mps", form=False)
+    device: str = device_setting()
     # model and optimiser
     # bounds: the declared-maximum corner (every number at its maximum, ml) builds, takes 2 steps and scores
     # in 48 s (27 CPU-s) with 1.6 GB peak RSS on the shared 2-core CPU; width 512 took 157 s and 2.9 GB

@@ -32,7 +32,7 @@ import torch
 from engine.cli import progress as print_progress
 from engine.device import pick_device
 from engine.run import train_headless
-from engine.schema import DEVICE_PATTERN, MAX_SEED, Rule, Settings, setting
+from engine.schema import MAX_SEED, Rule, Settings, device_setting, setting
 from engine.toy.config import ToyConfig
 from engine.toy.data import DATASETS, ToyDataset, get_dataset
 from engine.toy.grid import Grid, data_cell_probs
@@ -86,8 +86,7 @@ class DimensionConfig(Settings):
     mmd_bandwidth: float = setting(0.5, gt=0, le=100, label="MMD bandwidth", form=False,
                                    help="h of the Gaussian kernel exp(−‖u − v‖² / (2h²))")
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
-    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device", help="auto (cuda → mps → cpu), cpu, "
-                          "cuda, cuda:N or mps", form=False)
+    device: str = device_setting()
 
     def pairs(self) -> list[tuple[str, int]]:
         return [(m, d) for m in self.methods for d in self.dims]

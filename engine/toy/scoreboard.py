@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.cli import progress as print_progress
 from engine.run import train_headless
-from engine.schema import DEVICE_PATTERN, MAX_SEED, Settings, setting
+from engine.schema import MAX_SEED, Settings, device_setting, setting
 from engine.toy.config import ToyConfig
 from engine.toy.data import DATASETS, get_dataset
 from engine.toy.grid import Grid, energy_on_grid, log_prob_grid
@@ -64,8 +64,7 @@ class ScoreboardConfig(Settings):
     methods: tuple[str, ...] = setting(tuple(ENTRY_KEYS), choices=tuple(ENTRY_KEYS), max_items=len(ENTRY_KEYS),
                                        label="Methods", help="the board's entries (comma-separated)")
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="the same seed for every method")
-    device: str = setting("auto", pattern=DEVICE_PATTERN, label="Device", help="auto (cuda → mps → cpu), cpu, "
-                          "cuda, cuda:N or mps", form=False)
+    device: str = device_setting()
 
 
 def entry_config(entry: Entry, board: ScoreboardConfig) -> ToyConfig:
