@@ -19,4 +19,7 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
         ("contrastive_embedding", "Contrastive embedding", ":material/photo_library:"),
         ("energies_over_images", "Energies over images", ":material/auto_awesome:"),
     ],
+    "Runs": [
+        ("runs", "Runs", ":material/monitoring:"),
+    ],
 }

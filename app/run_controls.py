@@ -1,20 +1,37 @@
-"""Train / Pause / Step / Reset for any page whose training lives in a `Run`, plus its status line."""
+"""Train / Pause / Step / Reset for any page whose training lives in a `Run`, plus its status line.
+
+"Record to a run folder" (under the buttons) makes Train write the run into a new run folder under
+$ENERGY_LAB_RUNS (engine/runfolder.py), so the run can be followed and compared on the Runs page too.
+"""
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from app.session import RunSlots
+from engine.errors import SettingError
 from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run
+from engine.runfolder import RunFolder, attach, runs_root
+from engine.schema import Settings
 
 LABELS = {
     "train": "Train", "resume": "Resume", "pause": "Pause", "step": "Step", "reset": "Reset",
     "idle": "Ready: press Train.", "running": "Training", "paused": "Paused", "finished": "Finished",
     "stopped": "Stopped", "failed": "Failed",
     "changed": "The settings changed since this run started: Reset (or Train after it ends) applies them.",
+    "record": "Record to a run folder",
+    "record_help": "Train writes this run (settings, curves, snapshots, checkpoint) into a new folder under "
+                   "the runs folder ($ENERGY_LAB_RUNS, default runs/): follow it and compare it on the Runs page.",
+    "recording": "Run folder: `{path}` (see the Runs page)",
+    "record_failed": "Not recorded: {why}",
 }
+_RECORDED: weakref.WeakKeyDictionary[Run, Path] = weakref.WeakKeyDictionary()  # run → the folder it writes
 
 
 def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[[object], Run],
@@ -28,7 +45,9 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     t = {**LABELS, **(text or {})}
     run = slots.get(name)
     cfg_key = f"_cfg_{key}"
-    c1, c2, c3, c4 = st.columns(4)
+    buttons = st.container()
+    record = st.checkbox(t["record"], key=f"{key}_record", help=t["record_help"])
+    c1, c2, c3, c4 = buttons.columns(4)
     paused = run is not None and run.state == PAUSED and run.step > 0
     label = t["resume"] if paused else t["train"]
     if c1.button(label, key=f"{key}_train", type="primary", icon=":material/play_arrow:", width="stretch"):
@@ -36,8 +55,12 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
                 run.state == PAUSED and run.step == 0 and st.session_state.get(cfg_key) != config):
             run = slots.replace(name, make_run(config))
             st.session_state[cfg_key] = config
+            if record:
+                record_run(run, name, config, t)
             run.start()
         elif run.state == PAUSED:
+            if record and run.step == 0:  # a run made by Reset, trained for the first time
+                record_run(run, name, config, t)
             run.resume()
     if c2.button(t["pause"], key=f"{key}_pause", width="stretch", icon=":material/pause:",
                  disabled=run is None or run.state != RUNNING):
@@ -54,7 +77,41 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
         st.rerun()  # redraw the buttons above for the fresh run ("Train", not "Resume")
     if run is not None and st.session_state.get(cfg_key) not in (None, config) and run.state in (RUNNING, PAUSED):
         st.caption(t["changed"])
+    if run is not None and run in _RECORDED:
+        st.caption(t["recording"].format(path=_RECORDED[run]))
     return run
+
+
+def recorded_settings(config: Any) -> dict[str, dict[str, Any]]:
+    """A page's settings for run.json: {experiment: settings}; a page that trains several configurations of
+    one experiment (the binary page's methods) gives each its own entry, "<experiment>.<method>"."""
+    configs = [c for c in (config if isinstance(config, tuple | list) else (config,)) if isinstance(c, Settings)]
+    names = [c.experiment for c in configs]
+    out = {}
+    for i, c in enumerate(configs):
+        entry = c.experiment if names.count(c.experiment) == 1 else f"{c.experiment}.{getattr(c, 'method', i)}"
+        out[entry] = c.to_dict()
+    return out
+
+
+def record_run(run: Run, name: str, config: Any, text: dict[str, str]) -> None:
+    """Write `run` (not yet trained) into a new folder <runs root>/<name>-<date>-<time> as it trains."""
+    if run in _RECORDED:
+        return
+    settings = recorded_settings(config)
+    experiment = next(iter(settings), name).split(".")[0]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = runs_root() / f"{name}-{stamp}", 1
+    while path.exists():  # two runs started in the same second (two tabs)
+        n += 1
+        path = runs_root() / f"{name}-{stamp}-{n}"
+    try:
+        folder = RunFolder.create(path, experiment, settings)
+    except SettingError as exc:  # the runs folder cannot be written: train anyway, and say why
+        st.warning(text["record_failed"].format(why=exc))
+        return
+    attach(run, folder)
+    _RECORDED[run] = path
 
 
 def status_line(run: Run | None, text: dict[str, str] | None = None) -> None:

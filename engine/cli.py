@@ -8,6 +8,11 @@ Each experiment lives in its own module that declares its settings and runs them
 Its flags come from the declarations (`--name`, with range and help). A few commands without settings
 (bench) keep `add_arguments(parser)` / `main(args)`.
 
+Every experiment with settings also takes the `Output` flags: `--save DIR` writes a run folder
+(engine/runfolder.py) while it runs — every headless run of the call logs its rows there, the first one
+is the main run whose checkpoint goes to disk — and `--resume` continues the run saved in DIR from its
+checkpoint. Under torchrun only rank 0 writes, and prints the JSON line (`run` returns None elsewhere).
+
 Progress goes to stderr; stdout's last line is the JSON object. A failure — a bad value, an unknown
 device, out of memory, divergence, a bad data file, a missing package — prints one line on stderr and,
 as the last stdout line, `{"error": …, "kind": …, "setting"?: …}`, with exit status 2 (`--debug`
@@ -17,16 +22,23 @@ shows the traceback too).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
+import os
+import signal
 import sys
+import threading
 import time
 import traceback
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from engine import runfolder
 from engine.errors import LabError, MissingPackage, OutOfMemory, SettingError
-from engine.schema import Settings
+from engine.schema import PATH_PATTERN, Settings, setting
 
 # name -> (module, one-line help). A module that is not there is not offered.
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -39,6 +51,29 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "image-ebm": ("engine.image_ebm.cli", "persistent CD on images: fantasy particles, judged by classifiers"),
     "bench": ("engine.bench", "speed figures, each with its baseline from the same run"),
 }
+
+
+RANK_EXIT_GRACE_S = 2.0
+
+# settings that may change when a saved run is resumed: budgets (absolute: a resumed run to N steps ends at
+# step N), and where it runs
+RESUMABLE_CHANGES = ("steps", "max_steps", "budget_seconds", "supervised_seconds", "device", "threads")
+
+
+@dataclass
+class Output(Settings):
+    """Where a CLI call writes its run folder (every experiment with settings takes these flags)."""
+
+    experiment: ClassVar[str] = "output"
+
+    save: str | None = setting(None, pattern=PATH_PATTERN, none="no run folder", label="Run folder",
+                               help="write a run folder here: a plain name (made in $ENERGY_LAB_RUNS, default "
+                                    "runs/) or an absolute path", form=False)
+    resume: bool = setting(False, label="Resume",
+                           help="continue the run saved in --save from its checkpoint", form=False)
+    checkpoint_every_s: float = setting(10.0, ge=0.5, le=86_400, label="Checkpoint every (s)",
+                                        help="seconds between the checkpoints written to the run folder",
+                                        form=False)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(_module=module)
         for cls in settings_classes(mod):
             add_setting_flags(p, cls)
-        if not settings_classes(mod):  # a command without declared settings (bench)
+        if settings_classes(mod):
+            add_setting_flags(p, Output)
+        else:  # a command without declared settings (bench)
             mod.add_arguments(p)
     return parser
 
@@ -146,13 +183,69 @@ def _as_lab_error(exc: BaseException) -> LabError:
     return err
 
 
+def _rank() -> str:
+    return os.environ.get("RANK", "0")
+
+
 def _fail(exc: BaseException, debug: bool) -> int:
     err = _as_lab_error(exc)
     if debug:
         traceback.print_exception(exc)
+    if _rank() != "0":  # torchrun: rank 0 prints the JSON line; the others say only why they stopped
+        print(f"rank {_rank()}: error: {err}", file=sys.stderr, flush=True)
+        # torchrun ends every process as soon as one exits with an error: give rank 0, which usually
+        # fails the same way a moment later, the time to print the JSON line
+        time.sleep(RANK_EXIT_GRACE_S)
+        return 2
     print(f"error: {err}", file=sys.stderr, flush=True)
     print(json.dumps(err.as_json(), default=_jsonable), flush=True)
     return 2
+
+
+def open_run_folder(experiment: str, configs: Sequence[Settings], output: Output) -> runfolder.RunFolder | None:
+    """The run folder `--save` names (None without it), checked against `--resume`."""
+    if output.save is None:
+        if output.resume:
+            raise SettingError("--resume continues the run saved in a folder: give that folder with --save DIR",
+                               setting="resume")
+        return None
+    names = {name for cfg in configs for name in cfg.specs()}
+    settings = {cfg.experiment: cfg.to_dict() for cfg in configs}
+    path = runfolder.run_path(output.save)
+    # torchrun's elastic restart runs the same command again: it continues from the checkpoint it left
+    restarted = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") not in ("", "0")
+    resume = output.resume or (restarted and (path / runfolder.CHECKPOINT).is_file())
+    folder = runfolder.RunFolder.create(path, experiment, settings, resume=resume, writer=runfolder.is_writer(),
+                                        budgets=tuple(n for n in RESUMABLE_CHANGES if n in names))
+    folder.checkpoint_every_s = output.checkpoint_every_s
+    return folder
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("terminated")
+
+
+@contextlib.contextmanager
+def _writing(folder: runfolder.RunFolder | None) -> Iterator[None]:
+    """Make `folder` active for train_headless; record a failure or an interruption (Ctrl-C, or the
+    SIGTERM torchrun sends the other ranks when one fails) in it."""
+    if folder is None:
+        yield
+        return
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
+    try:
+        with runfolder.activate(folder):
+            yield
+    except KeyboardInterrupt as exc:
+        folder.finish("stopped", message=str(exc) or "interrupted")
+        raise
+    except Exception as exc:
+        folder.finish("failed", message=str(_as_lab_error(exc)))
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,13 +264,22 @@ def main(argv: list[str] | None = None) -> int:
         classes = settings_classes(module)
         if classes:
             configs = [settings_from_args(cls, args) for cls in classes]
-            result: dict[str, Any] | list[Any] = module.run(*configs)
+            folder = open_run_folder(args.experiment, configs, settings_from_args(Output, args))
+            with _writing(folder):
+                result: dict[str, Any] | list[Any] | None = module.run(*configs)
+                if isinstance(result, dict):
+                    result.setdefault("seconds", round(time.perf_counter() - t0, 2))
+                if folder is not None:
+                    folder.finish("finished", result if isinstance(result, dict) or result is None
+                                  else {"rows": result})
         else:
             result = module.main(args)
-    except KeyboardInterrupt:
-        return _fail(LabError("interrupted"), debug)
+    except KeyboardInterrupt as exc:
+        return _fail(LabError(str(exc) or "interrupted"), debug)
     except Exception as exc:  # every failure: one line, one JSON object, exit 2
         return _fail(exc, debug)
+    if result is None:  # torchrun's ranks other than 0: rank 0 prints the result
+        return 0
     if isinstance(result, dict):
         result.setdefault("seconds", round(time.perf_counter() - t0, 2))
     print(json.dumps(result, default=_jsonable))

@@ -30,13 +30,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from engine.device import pick_device
 from engine.errors import DeviceError, SettingError
+from engine.training import mixed_generator
 
 Tensor = torch.Tensor
 BACKENDS = ("auto", "gloo", "nccl")
@@ -220,6 +220,15 @@ def all_gather_no_grad(x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+def all_reduce_mean(x: Tensor) -> Tensor:
+    """The mean over ranks of `x` (no gradient): the numbers every rank reports after a step."""
+    if not _active():
+        return x
+    x = x.clone()
+    dist.all_reduce(x)
+    return x / dist.get_world_size()
+
+
 def broadcast_tensor(x: Tensor, src: int = 0) -> Tensor:
     """`x` as rank `src` has it, on every rank (in place where possible; returns it)."""
     if _active():
@@ -249,12 +258,8 @@ def average_gradients(params) -> None:
 
 # ---- the data: a shard of each epoch's permutation per rank -------------------------------------------
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The generator of epoch `epoch` of a run with `seed`: the same on every rank and after a restart
-    (the two integers are mixed by numpy's SeedSequence, so (seed, epoch) pairs never share a stream)."""
-    state = np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, dtype=np.uint64)[0]
-    gen = torch.Generator()
-    gen.manual_seed(int(state))
-    return gen
+    """The generator of epoch `epoch` of a run with `seed`: the same on every rank and after a restart."""
+    return mixed_generator(seed, epoch)
 
 
 def shard_indices(n: int, rank: int, world: int, epoch: int, seed: int) -> Tensor:
@@ -373,7 +378,8 @@ def convert_sync_batchnorm(model: nn.Module, device: torch.device | None = None)
 
 
 __all__ = [
-    "Dist", "GlobalBatchNorm", "ShardedBatches", "all_gather_no_grad", "all_reduce_with_grad", "average_gradients",
-    "broadcast_state", "broadcast_tensor", "convert_sync_batchnorm", "dist_from_env", "epoch_generator",
-    "gather_with_grad", "init_from_env", "local_batch_size", "rank", "shard_indices", "world_size",
+    "Dist", "GlobalBatchNorm", "ShardedBatches", "all_gather_no_grad", "all_reduce_mean", "all_reduce_with_grad",
+    "average_gradients", "broadcast_state", "broadcast_tensor", "convert_sync_batchnorm", "dist_from_env",
+    "epoch_generator", "gather_with_grad", "init_from_env", "local_batch_size", "rank", "shard_indices",
+    "world_size",
 ]

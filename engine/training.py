@@ -32,6 +32,35 @@ def make_generator(seed: int, offset: int = 0) -> torch.Generator:
     return gen
 
 
+def mixed_generator(*numbers: int) -> torch.Generator:
+    """A generator seeded by a tuple of integers, mixed by numpy's SeedSequence (no two tuples share a
+    stream): e.g. (seed, epoch) for an epoch's permutation."""
+    state = np.random.SeedSequence([int(n) for n in numbers]).generate_state(1, np.uint64)[0]
+    gen = torch.Generator()
+    gen.manual_seed(int(state))
+    return gen
+
+
+def step_generator(seed: int, stream: int, rank: int, step: int) -> torch.Generator:
+    """A generator for one step of one process: the draws of step `step` on process `rank` depend on
+    nothing else, so a run resumed from a checkpoint (or restarted by torchrun) draws what it would have
+    drawn."""
+    return mixed_generator(seed, stream, rank, step)
+
+
+class GeneratorState:
+    """A generator as a checkpoint entry (state_dict / load_state_dict), for `state_modules()`."""
+
+    def __init__(self, gen: torch.Generator) -> None:
+        self.gen = gen
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"state": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.gen.set_state(state["state"])
+
+
 def numpy_generator(gen: torch.Generator) -> np.random.Generator:
     """A numpy generator seeded from a draw of the run's torch generator (for numpy-side sampling)."""
     return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=gen)))

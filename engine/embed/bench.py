@@ -1,5 +1,6 @@
 """Speed of a contrastive step: per-sample augmentation on the training device vs the same step with
-both views already there (the model-only limit), measured back to back in one process.
+both views already there (the model-only limit), measured back to back in one process; and the same
+training with one process vs N under torchrun (same global batch, same cores in all).
 
 On CUDA: SimCLR, ResNet-18 (CIFAR stem), batch 512, the generated 32×32 shapes, bf16 autocast and
 channels_last. On the CPU: the small CNN at the shapes defaults (batch 128), the setting the CPU
@@ -8,7 +9,12 @@ acceptance runs use.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +28,40 @@ from engine.embed.trainer import EmbedTrainer
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+ROOT = Path(__file__).resolve().parents[2]  # where `-m engine` resolves
+
+
+def _last_json(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{' '.join(cmd[:6])} … failed ({done.returncode}): {done.stderr.strip()[-400:]}")
+    return json.loads(lines[-1])
+
+
+def processes(quick: bool, device: torch.device, seed: int = 0) -> dict[str, Any]:
+    """SimCLR on digits (global batch 256): training images/s of one process with every core vs N
+    processes under torchrun with cores/N threads each (N = the GPUs when there are several, else 2 CPU
+    processes over gloo)."""
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    n, dev = (gpus, "cuda") if gpus > 1 else (2, "cpu")
+    cores = os.cpu_count() or 1
+    args = ["-m", "engine", "embed", "--dataset", "digits", "--method", "simclr", "--device", dev, "--seed", str(seed),
+            "--max-steps", str(10 if quick else 40), "--no-baselines"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // n))}
+    one = _last_json([sys.executable, *args, "--threads", str(cores)], env)
+    many = _last_json([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n),
+                       *args, "--threads", str(max(1, cores // n))], env)
+    return {
+        "what": f"SimCLR, digits, global batch 256, {args[-2]} steps, {cores} cores",
+        "images_per_s_1_process": one["images_per_s"],
+        f"images_per_s_{n}_processes": many["images_per_s"],
+        "speedup": round(many["images_per_s"] / one["images_per_s"], 2),
+        "world_size": many["world_size"],
+        "device": dev,
+    }
 
 
 def bench(quick: bool = False, device: torch.device | str | None = None, seed: int = 0) -> dict[str, Any]:
@@ -50,6 +90,7 @@ def bench(quick: bool = False, device: torch.device | str | None = None, seed: i
     x1, x2 = trainer.augmenter.pair(x, trainer.gen)
     model_only = timed(lambda: trainer.train_on_views(x1, x2, idx))
     augment_only = timed(lambda: trainer.augmenter.pair(x, trainer.gen))
+    scale = processes(quick, device, seed)
     images = 2 * cfg.batch_size * steps
     return {
         "what": f"SimCLR step, {cfg.encoder}, batch {cfg.batch_size}, shapes 32×32"
@@ -60,4 +101,5 @@ def bench(quick: bool = False, device: torch.device | str | None = None, seed: i
         "fraction_of_model_only_limit": round(model_only / augmented, 3),
         "augmentation_images_per_s": round(images / augment_only, 1),
         "steps_timed": steps,
+        "processes": scale,
     }

@@ -2,7 +2,13 @@
 
 Prints one JSON object: linear_probe_acc, knn_acc, the three baselines on the same split (raw pixels,
 a random encoder, a supervised encoder trained for the same time), contrastive_acc, images_per_s,
-device, and the run's settings. `--sweep NAME` runs one of the page's sweeps instead.
+device, world_size and the run's settings. `--sweep NAME` runs one of the page's sweeps instead.
+
+Several processes: `torchrun --standalone --nproc-per-node N -m engine embed … --max-steps S` (or
+`--nnodes M …` over machines) trains one model with DistributedDataParallel, `--batch-size` being the
+global batch (engine/embed/trainer.py). Process 0 alone evaluates, runs the baselines and prints the
+JSON line; the others print nothing. Only a step budget can end such a run (processes that stopped on
+their own clocks would stop at different steps and wait for each other forever).
 
 The flags are the declarations of `EmbedConfig` (engine/embed/config.py) and of `EmbedOptions` below.
 """
@@ -18,6 +24,7 @@ import torch
 
 from engine.cli import progress
 from engine.device import describe
+from engine.distributed import Dist
 from engine.embed.config import EmbedConfig
 from engine.embed.sweeps import MAX_CELL_STEPS, SWEEPS
 from engine.errors import SettingError
@@ -75,17 +82,37 @@ def reporter(name: str, every_s: float = PROGRESS_EVERY_S) -> Callable[[Run], No
 
 
 def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_seconds: float | None = None
-                   ) -> dict[str, Any]:
+                   ) -> dict[str, Any] | None:
+    """Train (over every process torchrun started, if it did), then probe; None on processes other than 0."""
+    from engine.distributed import init_from_env
+
+    d = init_from_env("auto", config.device)
+    try:
+        if d.distributed and config.max_steps is None:
+            raise SettingError(f"max_steps is unset: under torchrun ({d.world_size} processes) give a step budget "
+                               "(--max-steps); a time budget would stop the processes at different steps",
+                               setting="max_steps")
+        return train_and_probe(config, d, baselines, supervised_seconds)
+    finally:
+        d.destroy()
+
+
+def train_and_probe(config: EmbedConfig, d: Dist, baselines: bool, supervised_seconds: float | None
+                    ) -> dict[str, Any] | None:
     from engine.embed.baselines import random_encoder_probe, raw_pixel_probe
     from engine.embed.trainer import EmbedTrainer, SupervisedTrainer, dataset_for
 
     t0 = time.perf_counter()
     data = dataset_for(config)
-    progress(f"embed: {config.dataset} ({len(data.x_train)} train / {len(data.x_test)} test, "
-             f"{data.channels}×{data.size}×{data.size}) loaded in {time.perf_counter() - t0:.1f} s")
-    trainer = EmbedTrainer(config, data)
-    run_ = trainer.headless(max_steps=config.max_steps, max_seconds=config.budget_seconds, name=config.method,
-                            on_step=reporter(config.method))
+    if d.is_main:
+        progress(f"embed: {config.dataset} ({len(data.x_train)} train / {len(data.x_test)} test, "
+                 f"{data.channels}×{data.size}×{data.size}) loaded in {time.perf_counter() - t0:.1f} s"
+                 + (f"; {d.world_size} processes ({d.backend})" if d.distributed else ""))
+    trainer = EmbedTrainer(config, data, dist=d)
+    run_ = trainer.headless(max_steps=config.max_steps, max_seconds=None if d.distributed else config.budget_seconds,
+                            name=config.method, on_step=reporter(config.method) if d.is_main else None)
+    if not d.is_main:
+        return None
     ev = run_.last_evaluation()
     last = run_.history[-1] if run_.history else {}
     result: dict[str, Any] = {
@@ -102,8 +129,10 @@ def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_secon
         "steps": run_.step,
         "epochs": trainer.sampler.epoch,
         "train_seconds": round(trainer.train_seconds, 2),
-        "images_per_s": round(trainer.images_per_second(), 1),
+        "images_per_s": round(trainer.images_per_second() * d.world_size, 1),  # all processes together
         "device": describe(trainer.device),
+        "world_size": d.world_size,
+        "optimizer": config.optimizer,
         "threads": torch.get_num_threads(),
         "batch_size": config.batch_size,
         "temperature": config.temperature,

@@ -46,6 +46,7 @@ LAYERS = Layers(
 # 16,384 × d 1,024 = 64 MB) ~13 s a step. Width 128 doubled the SimCLR corner's time; 64 batch-norm
 # groups (32 images each) made a MoCo step 2–4× slower than 2 groups, hence 8 (MoCo's 8 GPUs). PIRL's loss
 # forms the K×K matrix of its negatives (8,192² floats = 256 MB).
+OPTIMIZERS = ("adamw", "lars")
 MAX_BATCH = 1024  # ≤ the smallest training split (digits: 1,258 images), so every data set can run it
 
 
@@ -74,9 +75,13 @@ class EmbedConfig(Settings):
                               help="images per step (SimCLR: 2N − 2 negatives per view)")
     temperature: float = setting(0.2, ge=0.005, le=10, label="Temperature τ",
                                  help="similarities are divided by τ before the softmax", step=0.01)
-    lr: float = setting(2e-3, gt=0, le=1, label="Learning rate", help="Adam's step size", step=1e-4)
+    optimizer: str = setting("adamw", choices=OPTIMIZERS, label="Optimiser",
+                             help="AdamW, or LARS for large global batches (SGD with momentum 0.9 and "
+                                  "layer-wise trust ratios; give it SGD's learning rate, e.g. 0.3 × batch/256)")
+    lr: float = setting(2e-3, gt=0, le=1, label="Learning rate", help="the optimiser's step size", step=1e-4)
     weight_decay: float = setting(1e-5, ge=0, le=1, label="Weight decay",
-                                  help="Adam's weight decay (an L2 penalty on the weights)", step=1e-5)
+                                  help="weight decay (AdamW: decoupled; LARS: not on biases and norms)",
+                                  step=1e-5)
     # MoCo (engine/embed/objectives/moco.py)
     queue_size: int = setting(4096, ge=1, le=16_384, per_method=True, label="MoCo queue (negatives)",
                               help="keys of earlier batches kept as negatives")

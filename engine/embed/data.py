@@ -6,31 +6,30 @@
 - ``mnist``, ``fashion_mnist``: the standard IDX files (gzip or not) in a data folder.
 - ``cifar10``: the standard python batches (``cifar-10-batches-py``) in a data folder.
 
-Nothing is downloaded unless asked (`download=True`); offline, that fails with a message that says
-where to put the files.
+The files are read by the checked readers of `engine.datafiles` (IDX headers and sizes checked before
+anything is allocated, CIFAR pickles through an unpickler that admits only what a batch holds), so a
+bad or crafted file gives one `DataError` naming it. Nothing is downloaded unless asked
+(`download=True`), and then over https only, size-limited and checked against the published SHA-256
+(`engine.download`); offline, that fails with a message that says where to put the files.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import pickle
-import struct
 import tarfile
-import urllib.error
-import urllib.request
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.datafiles import read_cifar_batch, read_idx_images, read_idx_labels
+from engine.download import download as fetch
 from engine.embed.imageset import ImageSet, split_train_test
 from engine.embed.shapes import make_shapes
 from engine.errors import DataError, SettingError
 
 Tensor = torch.Tensor
-DEFAULT_DATA_DIR = Path(os.environ.get("ENERGY_LAB_DATA", Path(__file__).resolve().parents[2] / "data"))
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 FASHION_CLASSES = ("T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                    "boot")
@@ -41,9 +40,11 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+IDX_SIDE = 28
+IDX_CLASSES = {"mnist": DIGIT_CLASSES, "fashion_mnist": FASHION_CLASSES}
 MIRRORS = {
     "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "fashion_mnist": "https://fashion-mnist.s3.eu-central-1.amazonaws.com/",  # the authors' bucket, over TLS
     "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
 }
 
@@ -59,31 +60,6 @@ def load_digits() -> ImageSet:
 
 
 # ---- IDX (MNIST, Fashion-MNIST) -------------------------------------------------------------------
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (gzip-compressed when the name ends in .gz or the bytes say so)."""
-    try:
-        raw = Path(path).read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path} cannot be read ({exc})") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    dtype, ndim = raw[2], raw[3]
-    if dtype not in _IDX_DTYPES:
-        raise DataError(f"{path}: unknown IDX element type 0x{dtype:02x}")
-    if len(raw) < 4 + 4 * ndim:
-        raise DataError(f"{path}: the IDX header is cut short")
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=_IDX_DTYPES[dtype], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise DataError(f"{path}: header says {dims} but holds {data.size} values")
-    return data.reshape(dims)
-
-
 def _find(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
         if (folder / name).exists():
@@ -110,31 +86,18 @@ def load_idx_set(name: str, root: Path, download: bool = False) -> ImageSet:
         folder = root / name
         for pair in IDX_FILES.values():
             for f in pair:
-                _download(MIRRORS[name] + f + ".gz", folder / (f + ".gz"))
+                fetch(MIRRORS[name] + f + ".gz", folder / (f + ".gz"), name)
     parts = []
     for images, labels in IDX_FILES.values():
-        x = read_idx(_find(folder, images))  # type: ignore[arg-type]
-        y = read_idx(_find(folder, labels))  # type: ignore[arg-type]
-        parts += [torch.from_numpy(x.astype(np.uint8)).unsqueeze(1), torch.from_numpy(y.astype(np.int64))]
-    classes = DIGIT_CLASSES if name == "mnist" else FASHION_CLASSES
-    return ImageSet(name, *parts, classes=classes)
+        x_path, y_path = _find(folder, images), _find(folder, labels)
+        x, y = read_idx_images(x_path, IDX_SIDE), read_idx_labels(y_path, len(IDX_CLASSES[name]))  # type: ignore[arg-type]
+        if len(x) != len(y):
+            raise DataError(f"{y_path} holds {len(y):,} labels for the {len(x):,} images of {x_path}")
+        parts += [torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)]
+    return ImageSet(name, *parts, classes=IDX_CLASSES[name])
 
 
 # ---- CIFAR-10 python batches ------------------------------------------------------------------------
-def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """One CIFAR python batch → (N×3×32×32 uint8, N labels)."""
-    try:
-        with open(path, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
-        data = np.asarray(d[b"data"], dtype=np.uint8)
-        labels = np.asarray(d[b"labels"], dtype=np.int64)
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable CIFAR-10 batch ({type(exc).__name__}: {exc})") from exc
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise DataError(f"{path} is not a CIFAR-10 batch (data {data.shape}, {len(labels)} labels)")
-    return data.reshape(-1, 3, 32, 32), labels
-
-
 def load_cifar10(root: Path, download: bool = False) -> ImageSet:
     folder = root / "cifar-10-batches-py"
     if not folder.exists() and (root / "cifar10" / "cifar-10-batches-py").exists():
@@ -144,7 +107,7 @@ def load_cifar10(root: Path, download: bool = False) -> ImageSet:
             raise DataError(f"cifar10: the python batches are not in {folder} (data_batch_1…5, test_batch); "
                              "put them there or pass --download")
         archive = root / "cifar-10-python.tar.gz"
-        _download(MIRRORS["cifar10"], archive)
+        fetch(MIRRORS["cifar10"], archive, "cifar10")
         with tarfile.open(archive) as tar:
             tar.extractall(root, filter="data")
         folder = root / "cifar-10-batches-py"
@@ -154,22 +117,14 @@ def load_cifar10(root: Path, download: bool = False) -> ImageSet:
                     torch.from_numpy(xte), torch.from_numpy(yte), CIFAR_CLASSES)
 
 
-def _download(url: str, dest: Path, timeout: float = 30) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as out:
-            while chunk := r.read(1 << 20):
-                out.write(chunk)
-    except (urllib.error.URLError, OSError) as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"could not download {url} ({exc}); without network, copy the file to {dest}") from exc
-    tmp.replace(dest)
+def data_root(data_dir: str | Path | None = None) -> Path:
+    """`data_dir`, else $ENERGY_LAB_DATA (read at each call), else the project's data/ folder."""
+    return Path(data_dir or os.environ.get("ENERGY_LAB_DATA") or DEFAULT_DATA_DIR)
 
 
 def missing_files(name: str, data_dir: str | Path | None = None) -> str | None:
     """None when `name` can be loaded without a download, else what is missing (cheap: no reading)."""
-    root = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
+    root = data_root(data_dir)
     if name in ("mnist", "fashion_mnist") and _idx_folder(root, name) is None:
         return f"{name}: the IDX files are not in {root / name} (gzip or not)"
     if name == "cifar10" and not any((f / "test_batch").exists() for f in
@@ -185,7 +140,7 @@ DATASETS = ("digits", "shapes", "mnist", "fashion_mnist", "cifar10")
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False,
                  train_size: int | None = None, test_size: int | None = None) -> ImageSet:
     """Load a data set by name; `train_size`/`test_size` keep a stratified subset (CPU budgets)."""
-    root = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
+    root = data_root(data_dir)
     if name == "digits":
         data = load_digits()
     elif name == "shapes":

@@ -15,22 +15,23 @@ three objectives must share across ranks:
   the same rank's forward pass, so per-rank BN statistics would let the network recognise its partner
   (SimCLR's "information leakage"); convert the encoder and head with
   `engine.distributed.convert_sync_batchnorm` (SyncBatchNorm on CUDA, GlobalBatchNorm on gloo/CPU).
-- MoCo: the loss needs nothing from other ranks (the negatives are the queue, the keys are detached);
-  the queue must stay the same on every rank, so each step enqueues the keys of the global batch,
-  gathered in rank order (`moco_enqueue`). Batch norm: the keys' BN must not see the same images as the
-  queries'; `shuffled_keys` implements MoCo's shuffle-BN across ranks (gather the key inputs, permute
-  the global batch by a permutation broadcast from rank 0, each rank encodes its slice with its own BN
-  statistics, gather the keys, undo the permutation, keep this rank's rows). This equals one process
-  whose key BN uses W groups (`moco._grouped(key, x_all, W, order)`) on the rank-major batch. SyncBN
-  is *not* a substitute for the keys: global statistics over the same images as the queries' is the
-  leak shuffle-BN removes; with shuffle-BN the queries keep per-rank BN (MoCo's own recipe).
+- MoCo: the loss needs nothing from other ranks (the negatives are the queue, the keys are detached); the
+  queue must stay the same on every rank, so each step enqueues the keys of the global batch, gathered in rank
+  order (`MoCo.forward`: `enqueue(all_gather_no_grad(keys))`). Batch norm: the keys' BN must not see the same
+  images as the queries'; `shuffled_keys` implements MoCo's shuffle-BN across ranks (gather the key inputs,
+  permute the global batch by a permutation broadcast from rank 0, each rank encodes its slice with its own BN
+  statistics, gather the keys, undo the permutation, keep this rank's rows). This equals one process whose key
+  BN uses W groups (`moco._grouped(key, x_all, W, order)`) on the rank-major batch. SyncBN is *not* a
+  substitute for the keys: global statistics over the same images as the queries' is the leak shuffle-BN
+  removes; with shuffle-BN the queries keep per-rank BN (MoCo's own recipe).
 - PIRL: the bank must stay the same on every rank, so the bank update gathers every rank's indices and
-  f(v_I) (`pirl_update_bank`; the shards are disjoint, so no slot is written twice in a step), and the
-  negatives are drawn outside the *global* batch from the objective's generator, which every rank
-  holds in the same state (`pirl_negatives`; same seed, same number of draws).
+  f(v_I) (the shards are disjoint, so no slot is written twice in a step), and the negatives are drawn
+  outside the *global* batch from the objective's generator, which every rank holds in the same state
+  (same seed, same number of draws) — both in `PIRL.forward`.
 
 All functions are the identity-extension of the single-process code: with one process they compute
-exactly what the objectives in engine/embed/objectives/ compute.
+exactly what the objectives in engine/embed/objectives/ compute. (The L2 variant's gathered loss is
+`objectives.l2.nt_xent_l2_distributed`; this module imports no objective, so the objectives can use it.)
 """
 
 from __future__ import annotations
@@ -42,9 +43,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.distributed import all_gather_no_grad, broadcast_tensor, gather_with_grad, world_size
-from engine.embed.objectives.l2 import neg_sq_distance
-from engine.embed.objectives.moco import MoCo
-from engine.embed.objectives.pirl import PIRL, sample_negatives
 
 Tensor = torch.Tensor
 Similarity = Callable[[Tensor, Tensor], Tensor]
@@ -77,21 +75,7 @@ def nt_xent_distributed(z1: Tensor, z2: Tensor, temperature: float, *, rank: int
     return F.cross_entropy(logits, positive), logits, positive
 
 
-def nt_xent_l2_distributed(z1: Tensor, z2: Tensor, temperature: float, *, rank: int,
-                           gather: Callable[[Tensor], Tensor] = gather_with_grad) -> tuple[Tensor, Tensor, Tensor]:
-    """The L2 variant (`objectives.l2.nt_xent_l2`) over ranks: energy −‖z_i − z_j‖²/τ of raw projections."""
-    logits, positive = distributed_pair_logits(z1, z2, lambda a, b: neg_sq_distance(a, b) / temperature,
-                                               rank=rank, gather=gather)
-    return F.cross_entropy(logits, positive), logits, positive
-
-
 # ---- MoCo --------------------------------------------------------------------------------------------
-def moco_enqueue(moco: MoCo, keys: Tensor) -> None:
-    """Enqueue every rank's keys of this step, in rank order, on every rank: the queue stays identical
-    (and equal to one process's queue fed the concatenated batch)."""
-    moco.enqueue(all_gather_no_grad(keys))
-
-
 def shuffle_plan(total: int, gen: torch.Generator, device: torch.device) -> tuple[Tensor, Tensor]:
     """A permutation of the global batch's rows and its inverse. Every rank draws from `gen` (so the
     generators stay in step) and rank 0's draw is broadcast (so the plan is the same even if they were
@@ -112,14 +96,3 @@ def shuffled_keys(key_net: Callable[[Tensor], Tensor] | nn.Module, x: Tensor, *,
     order, inverse = shuffle_plan(len(x_all), gen, x_all.device)
     k_all = all_gather_no_grad(key_net(x_all[order].chunk(world)[rank]))
     return k_all[inverse].chunk(world)[rank]
-
-
-# ---- PIRL --------------------------------------------------------------------------------------------
-def pirl_negatives(n_images: int, idx: Tensor, k: int, gen: torch.Generator) -> Tensor:
-    """k bank indices outside the global batch (every rank's `idx`), the same on every rank."""
-    return sample_negatives(n_images, all_gather_no_grad(idx), k, gen)
-
-
-def pirl_update_bank(pirl: PIRL, idx: Tensor, f_v: Tensor) -> None:
-    """The bank update m_I ← normalise(μ m_I + (1 − μ) f(v_I)) for every rank's images, on every rank."""
-    pirl.update_bank(all_gather_no_grad(idx), all_gather_no_grad(f_v))

@@ -5,9 +5,20 @@ make two per-sample augmented views on the training device, embed them, apply th
 optimiser step. On CUDA the forward pass runs under bf16 autocast with channels_last tensors; the
 losses themselves are computed in float32.
 
-Randomness is per run (engine/training.py): the encoder, the heads, MoCo's queue and PIRL's bank are
-initialised from the run's generator, which then draws the batches, the augmentations, MoCo's batch-norm
-shuffles and PIRL's negatives; nothing touches torch's global generator.
+Randomness is per run (engine/training.py), in three streams that never touch torch's global
+generator: the run's generator initialises the encoder and the heads; the objective's own generator
+(seed + OBJECTIVE_OFFSET) fills MoCo's queue and PIRL's bank and draws MoCo's shuffles and PIRL's
+negatives; the batches are epochs of a permutation from (seed, epoch) and the augmentations of step t
+on process r come from (seed, r, t). So a run resumed from a checkpoint continues with exactly the
+numbers it would have had, and under torchrun (`dist`) every process draws the same objective stream
+and the same epoch permutation but its own augmentations.
+
+Several processes (torchrun, `engine.distributed.Dist`): `batch_size` is the global batch, each of the
+W processes trains on a shard of it. The encoder and heads are wrapped in DistributedDataParallel (their
+batch norm made global first, except MoCo's, whose keys use shuffle-BN); the objectives gather what
+they share (engine/embed/distributed_losses.py). The scalars a step returns are averaged over the
+processes, so every process sees the same loss (and stops on the same step if it diverges). Only
+process 0 evaluates.
 """
 
 from __future__ import annotations
@@ -20,8 +31,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from engine.device import pick_device
+from engine.distributed import Dist, ShardedBatches, all_reduce_mean, convert_sync_batchnorm, local_batch_size
 from engine.embed.augment import Augmenter, default_augment
 from engine.embed.config import EmbedConfig
 from engine.embed.data import load_dataset
@@ -35,10 +48,17 @@ from engine.embed.evaluate import (
     uniformity,
 )
 from engine.embed.imageset import ImageSet, to_float
+from engine.embed.lars import LARS, lars_param_groups
 from engine.embed.models import Classifier, build_encoder
 from engine.embed.objectives import REGISTRY, ObjectiveContext
-from engine.errors import SettingError
-from engine.training import TrainerBase, build_optimizer, init_parameters, make_generator
+from engine.training import (
+    GeneratorState,
+    TrainerBase,
+    build_optimizer,
+    init_parameters,
+    make_generator,
+    step_generator,
+)
 
 Tensor = torch.Tensor
 PAIRS_SHOWN = 64  # positive pairs of the last batch in each snapshot
@@ -46,6 +66,8 @@ EVAL_PAIRS = 512  # test images whose two fixed views give the held-out contrast
 MAP_PAIRS = 64  # of those, how many positive pairs the map draws as segments
 EVAL_VIEWS_OFFSET = 10_000  # the fixed held-out views come from the generator of seed + this
 SUPERVISED_OFFSET = 1  # the supervised baseline's generator: seed + this
+OBJECTIVE_OFFSET = 2  # the objective's generator (queue, bank, shuffles, negatives): seed + this
+AUGMENT_STREAM = 1  # step_generator's stream id for the augmentations
 # what a diverged run suggests (only settings this experiment has)
 FAILURE_ADVICE = ("Try a lower learning rate or a higher temperature τ (the L2 variant's embeddings can also "
                   "grow without bound: the cosine methods cannot).")
@@ -75,6 +97,14 @@ def precision_for(device: torch.device, amp: bool) -> Precision:
     return Precision(None, False)
 
 
+def build_embed_optimizer(modules: list[nn.Module], config: EmbedConfig) -> torch.optim.Optimizer:
+    """The `optimizer` setting: AdamW, or LARS (biases and norms neither adapted nor decayed)."""
+    if config.optimizer == "lars":
+        return LARS(lars_param_groups(modules, config.weight_decay), lr=config.lr)
+    params = [p for m in modules for p in m.parameters()]
+    return build_optimizer(params, "adamw", config.lr, weight_decay=config.weight_decay)
+
+
 @lru_cache(maxsize=4)
 def cached_dataset(name: str, data_dir: str | None, download: bool, train_size: int | None,
                    test_size: int | None) -> ImageSet:
@@ -86,26 +116,17 @@ def dataset_for(config: EmbedConfig) -> ImageSet:
     return cached_dataset(config.dataset, config.data_dir, config.download, config.train_size, config.test_size)
 
 
-class BatchSampler:
-    """Epochs of a random permutation of the training indices, drawn from the run's generator."""
+class ContrastiveStep(nn.Module):
+    """Encoder and objective as one module, so DistributedDataParallel sees every trained parameter
+    in one forward: returns (loss, a, b, scalars) of `objective(encoder, x1, x2, idx)`."""
 
-    def __init__(self, n: int, batch: int, gen: torch.Generator):
-        if batch > n:
-            raise SettingError(f"batch_size = {batch} is not allowed here: the training split has only {n} images",
-                               setting="batch_size", value=batch)
-        self.n, self.batch, self.gen = n, batch, gen
-        self._order = torch.randperm(n, generator=gen)
-        self._pos = 0
-        self.epoch = 0
+    def __init__(self, encoder: nn.Module, objective: nn.Module):
+        super().__init__()
+        self.encoder, self.objective = encoder, objective
 
-    def next(self) -> Tensor:
-        if self._pos + self.batch > self.n:
-            self._order = torch.randperm(self.n, generator=self.gen)
-            self._pos = 0
-            self.epoch += 1
-        idx = self._order[self._pos : self._pos + self.batch]
-        self._pos += self.batch
-        return idx
+    def forward(self, x1: Tensor, x2: Tensor, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, dict[str, float]]:
+        out = self.objective(self.encoder, x1, x2, idx)
+        return out.loss, out.a, out.b, out.scalars
 
 
 class EmbedTrainer(TrainerBase):
@@ -113,10 +134,12 @@ class EmbedTrainer(TrainerBase):
 
     failure_advice = FAILURE_ADVICE
 
-    def __init__(self, config: EmbedConfig, data: ImageSet | None = None):
+    def __init__(self, config: EmbedConfig, data: ImageSet | None = None, dist: Dist | None = None):
         self.config = config
+        self.dist = dist if dist is not None else Dist()
         self.gen = make_generator(config.seed)
-        self.device = pick_device(config.device)
+        self.objective_gen = make_generator(config.seed, OBJECTIVE_OFFSET)
+        self.device = self.dist.device if self.dist.distributed else pick_device(config.device)
         self.precision = precision_for(self.device, config.amp)
         self.data = data if data is not None else dataset_for(config)
         self.x_train = self.data.x_train.to(self.device)
@@ -124,15 +147,27 @@ class EmbedTrainer(TrainerBase):
         self.augmenter = Augmenter(self.augment_config, self.data.channels)
         encoder = init_parameters(build_encoder(config.encoder, self.data.channels, self.data.size, config.width),
                                   self.gen)
-        ctx = ObjectiveContext(encoder=encoder, n_train=len(self.x_train), gen=self.gen)
+        ctx = ObjectiveContext(encoder=encoder, n_train=len(self.x_train), gen=self.objective_gen)
         objective = init_parameters(REGISTRY.build(config.method, ctx, config), self.gen)
         self.encoder, self.objective = encoder.to(self.device), objective.to(self.device)
         if self.precision.channels_last:
             self.encoder.to(memory_format=torch.channels_last)
             self.objective.to(memory_format=torch.channels_last)
-        params = list(self.encoder.parameters()) + list(self.objective.parameters())
-        self.opt = build_optimizer(params, "adamw", config.lr, weight_decay=config.weight_decay)
-        self.sampler = BatchSampler(len(self.x_train), config.batch_size, self.gen)
+        world, rank = self.dist.world_size, self.dist.rank
+        if self.dist.distributed and config.method != "moco":  # MoCo's keys use shuffle-BN instead
+            self.encoder = convert_sync_batchnorm(self.encoder, self.device)
+            self.objective = convert_sync_batchnorm(self.objective, self.device)
+        self.model: nn.Module = ContrastiveStep(self.encoder, self.objective)
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel  # imports torch._dynamo: seconds
+
+            # buffers (queue, bank, BN statistics) are kept in step by the objectives, not re-broadcast from
+            # process 0 before each forward (they are the same at the start: same seed)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.model, device_ids=ids, forward_sync_buffers=False)
+        self.opt = build_embed_optimizer([self.encoder, self.objective], config)
+        self.sampler = ShardedBatches(len(self.x_train), local_batch_size(config.batch_size, world), rank, world,
+                                      config.seed)
         self.step_count = 0
         self.images_seen = 0
         self.train_seconds = 0.0
@@ -145,14 +180,16 @@ class EmbedTrainer(TrainerBase):
                             for _ in range(2)]
 
     def state_modules(self) -> dict[str, Any]:
-        return {"encoder": self.encoder, "objective": self.objective, "optimizer": self.opt}
+        return {"encoder": self.encoder, "objective": self.objective, "optimizer": self.opt,
+                "sampler": self.sampler, "objective_rng": GeneratorState(self.objective_gen)}
 
     # ---- Trainer protocol ----------------------------------------------------------------------
     def step(self) -> dict[str, float]:
         t0 = time.perf_counter()
         idx = self.sampler.next()
         x = to_float(self.x_train[idx.to(self.device)])
-        x1, x2 = self.augmenter.pair(x, self.gen)
+        aug_gen = step_generator(self.config.seed, AUGMENT_STREAM, self.dist.rank, self.step_count)
+        x1, x2 = self.augmenter.pair(x, aug_gen)
         row = self.train_on_views(x1, x2, idx)
         self.images_seen += 2 * len(idx)
         self.train_seconds += time.perf_counter() - t0
@@ -162,16 +199,19 @@ class EmbedTrainer(TrainerBase):
         """One optimiser step on given views (the step without sampling and augmentation: the bench
         times it alone as the model-only limit)."""
         x1, x2 = self.precision.images(x1), self.precision.images(x2)
-        self.encoder.train()
-        self.objective.train()
+        self.model.train()
         with self.precision.autocast(self.device):
-            out = self.objective(self.encoder, x1, x2, idx.to(self.device))
+            loss, a, b, scalars = self.model(x1, x2, idx.to(self.device))
         self.opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss.backward()
         self.opt.step()
         self.step_count += 1
-        self._last = {"idx": idx, "a": out.a[:PAIRS_SHOWN], "b": out.b[:PAIRS_SHOWN]}
-        return {"loss": out.loss.item(), "epoch": float(self.sampler.epoch), **out.scalars}
+        self._last = {"idx": idx, "a": a[:PAIRS_SHOWN], "b": b[:PAIRS_SHOWN]}
+        row = {"loss": loss.item(), **scalars}
+        if self.dist.distributed:  # every process reports (and guards) the same numbers
+            row = dict(zip(row, all_reduce_mean(torch.tensor(list(row.values()), dtype=torch.float64,
+                                                                device=self.device)).tolist(), strict=True))
+        return {**row, "epoch": float(self.sampler.epoch)}
 
     def snapshot(self) -> dict[str, Any]:
         snap: dict[str, Any] = {"step": self.step_count, "images_per_s": self.images_per_second(),
@@ -186,7 +226,10 @@ class EmbedTrainer(TrainerBase):
     def evaluate(self) -> dict[str, float]:
         """Probe and kNN accuracy on frozen features, held-out contrastive accuracy, embedding geometry.
         Also keeps the map's embeddings for `snapshot()`: z of `map_size` images (test split first,
-        then training images) and of the two fixed views of the first `MAP_PAIRS` test images."""
+        then training images) and of the two fixed views of the first `MAP_PAIRS` test images.
+        Under torchrun only process 0 evaluates (the others return nothing and train on)."""
+        if not self.dist.is_main:
+            return {}
         metric = getattr(self.objective, "metric", "cosine")
         with frozen(self.encoder), frozen(self.objective), torch.no_grad():
             feats_train = self.features(self.data.x_train)
@@ -249,8 +292,8 @@ class SupervisedTrainer(TrainerBase):
         self.model = init_parameters(Classifier(encoder, self.data.n_classes), self.gen).to(self.device)
         if self.precision.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.opt = build_optimizer(self.model.parameters(), "adamw", config.lr, weight_decay=config.weight_decay)
-        self.sampler = BatchSampler(len(self.x_train), config.batch_size, self.gen)
+        self.opt = build_embed_optimizer([self.model], config)
+        self.sampler = ShardedBatches(len(self.x_train), config.batch_size, 0, 1, config.seed + SUPERVISED_OFFSET)
         self.step_count = 0
 
     def step(self) -> dict[str, float]:
@@ -270,7 +313,7 @@ class SupervisedTrainer(TrainerBase):
         return {"step": self.step_count}
 
     def state_modules(self) -> dict[str, Any]:
-        return {"model": self.model, "optimizer": self.opt}
+        return {"model": self.model, "optimizer": self.opt, "sampler": self.sampler}
 
     def evaluate(self) -> dict[str, float]:
         enc = self.model.encoder

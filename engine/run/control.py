@@ -4,7 +4,8 @@ A `Run` owns a `Trainer` and drives it from a background thread. It can be pause
 once and stopped. What it produces (pictures, history, evaluations) goes to its `Recorder`; its
 `Guard` keeps finite checkpoints and, on divergence, rolls the trainer back and says why.
 Nothing here knows about Streamlit. Observers use callbacks (minGPT style):
-``run.add_callback("on_snapshot", fn)``; events: on_step, on_snapshot, on_evaluate, on_end.
+``run.add_callback("on_snapshot", fn)``; events: on_step, on_snapshot, on_evaluate, on_checkpoint (after
+each checkpoint the guard kept: `run.guard.latest()`), on_end.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class Run:
             fn(self.trainer)
 
     def add_callback(self, event: str, fn: Callable[[Run], None]) -> None:
-        """Events: on_step (after every step), on_snapshot, on_evaluate, on_end."""
+        """Events: on_step (after every step), on_snapshot, on_evaluate, on_checkpoint, on_end."""
         self._callbacks.setdefault(event, []).append(fn)
 
     # ---- reading -------------------------------------------------------------------------------
@@ -192,6 +193,10 @@ class Run:
     def _emit(self, event: str) -> None:
         for fn in self._callbacks.get(event, []):
             fn(self)
+
+    def _checkpoint(self) -> None:
+        if self.guard.save():
+            self._emit("on_checkpoint")
 
     def _fail(self, why: str) -> None:
         message = self.guard.fail(why)  # rolls back first, so the trainer is good when FAILED shows
@@ -279,7 +284,7 @@ class Run:
                 last_eval = end - busy
             t0 = time.perf_counter()
             if t0 - busy - last_ckpt >= self.options.checkpoint_every_s:
-                self.guard.save()
+                self._checkpoint()
                 end = time.perf_counter()
                 busy += end - t0
                 last_ckpt = end - busy
@@ -299,7 +304,7 @@ class Run:
     def _loop(self) -> None:
         reached = False
         try:
-            self.guard.save()
+            self._checkpoint()
             if self._publish({}):
                 reached = self._train()
                 with self._lock:

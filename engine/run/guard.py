@@ -73,6 +73,10 @@ class Guard:
         """Step of the checkpoint a rollback would restore, or None."""
         return None if self._checkpoint is None else self._checkpoint[0]
 
+    def latest(self) -> tuple[int, Any] | None:
+        """The kept checkpoint, (step, state), or None (a run folder writes it to disk)."""
+        return self._checkpoint
+
     def save(self) -> bool:
         """Checkpoint the trainer if its state is finite; otherwise keep the previous good one."""
         if not self.can_roll_back:

@@ -1,9 +1,17 @@
-"""Training without a UI (CLI, scripts, tests): `train_headless` and the `Diverged` it raises."""
+"""Training without a UI (CLI, scripts, tests): `train_headless` and the `Diverged` it raises.
+
+Inside a CLI call with `--save` (a run folder made active by `engine.runfolder.activate`) every headless
+run writes its rows there under its name; the first one is the call's main run: its checkpoints go to
+disk, and with `--resume` it starts from the saved checkpoint (budgets count from step 0, so a resumed
+run to N steps ends at step N).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine import runfolder
+from engine.errors import SettingError
 from engine.run.control import Run
 from engine.run.options import FAILED, RunOptions, Trainer
 
@@ -27,11 +35,16 @@ def train_headless(trainer: Trainer, max_steps: int | None = None, *, max_second
     """
     if max_steps is None and max_seconds is None:
         raise ValueError("train_headless needs max_steps or max_seconds")
+    folder = runfolder.active()
+    if folder is not None:  # the guard's checkpoints must come at least as often as the folder writes them
+        checkpoint_every_s = min(checkpoint_every_s, folder.checkpoint_every_s)
     # no timed evaluations: they would make the history depend on the machine's speed
     options = RunOptions(max_steps=max_steps, max_seconds=max_seconds, evaluate_every_s=None,
                          evaluate_every_steps=evaluate_every_steps, snapshot_hz=snapshot_hz,
                          checkpoint_every_s=checkpoint_every_s)
     run = Run(trainer, options, name=name)
+    if folder is not None:
+        _attach_to(folder, run)
     if on_evaluate is not None:
         run.add_callback("on_evaluate", on_evaluate)
     if on_step is not None:
@@ -40,3 +53,21 @@ def train_headless(trainer: Trainer, max_steps: int | None = None, *, max_second
     if run.state == FAILED:
         raise Diverged(run.message, run)
     return run
+
+
+def _attach_to(folder: runfolder.RunFolder, run: Run) -> None:
+    """Log `run` into the active folder; the call's first run is its main one (resumed, checkpointed)."""
+    main = folder.claim_main()
+    t0 = 0.0
+    if main and folder.resume:
+        if not run.guard.can_roll_back:
+            raise SettingError(f"--resume: this experiment's {run.name} run cannot continue from a checkpoint",
+                               setting="resume")
+        state = folder.load_checkpoint()
+        if state is None:
+            raise SettingError(f"--resume: {folder.path} holds no checkpoint to continue from", setting="resume")
+        with run.model_lock:
+            run.trainer.restore(state)
+        t0 = folder.rewind(run.name, run.step)
+        folder.update(resumed_from=run.step, step=run.step)
+    runfolder.attach(run, folder, run.name, main=main, closes=False, t0=t0)

@@ -108,3 +108,21 @@ def test_gallery_sweep_and_missing_data(monkeypatch, tmp_path):
 def test_warm_up_is_started_with_the_page(no_numba_here):
     open_page("contrastive_embedding")
     assert no_numba_here
+
+
+def test_a_crafted_cifar_batch_is_refused_by_the_page_and_runs_nothing(monkeypatch, tmp_path):
+    from tests.engine.crafted_files import crafted_batch, write_cifar_folder
+
+    target = tmp_path / "created-by-the-pickle"
+    write_cifar_folder(tmp_path / "data", crafted_batch(target))
+    monkeypatch.setenv("ENERGY_LAB_DATA", str(tmp_path / "data"))  # the page has no data-folder widget
+    at = open_page("contrastive_embedding")
+    at.selectbox(key="embed.dataset").set_value("cifar10").run()
+    no_exception(at)
+    assert not at.error  # the files are there: nothing is read until Train
+    at.button(key="embed_train").click().run()
+    wait_for(at, lambda a: any("refused" in e.value for e in a.error), timeout=60)
+    no_exception(at)
+    errors = [e.value for e in at.error if "refused" in e.value]
+    assert errors and "test_batch refused: it asks to load io.open, which a CIFAR batch never contains" in errors[0]
+    assert not target.exists()

@@ -6,12 +6,14 @@ tests are skipped on a developer's machine and fail in CI (CI=true), where .ci/r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,18 +42,19 @@ def wait_healthy(url: str, timeout: float = 90) -> None:
     raise RuntimeError(f"the server at {url} did not answer /_stcore/health with ok in {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def server_url():
+@contextlib.contextmanager
+def serve(env: dict[str, str] | None = None, log_name: str = "e2e-server.log") -> Iterator[str]:
+    """`streamlit run app/main.py` on a free port (extra environment `env`), yielding its URL once healthy."""
     port = _free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    log_path = ROOT / ".pytest_cache" / "e2e-server.log"  # the server's output, for a failing test
+    log_path = ROOT / ".pytest_cache" / log_name  # the server's output, for a failing test
     log_path.parent.mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "ENERGY_LAB_E2E": "1"})
+                                env={**os.environ, "ENERGY_LAB_E2E": "1", **(env or {})})
         try:
             wait_healthy(url)
             yield url
@@ -61,6 +64,12 @@ def server_url():
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    with serve() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

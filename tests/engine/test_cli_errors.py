@@ -145,6 +145,23 @@ def test_flag_value(capsys, monkeypatch, tmp_path, experiment, flag, text):
         assert err.strip().startswith("error:") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("flag", "text"), [(f, v) for f in cli.Output.specs() for v in BAD_VALUES])
+def test_output_flag_value(capsys, monkeypatch, tmp_path, flag, text):
+    """The run-folder flags every experiment takes (one experiment suffices: they are read by the CLI)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ENERGY_LAB_RUNS", raising=False)  # a --save name lands in ./runs, here
+    budget = BUDGET["toy"]
+    code, out, err = run_in_process(capsys, ["toy", *budget, f"--{flag.replace('_', '-')}", text])
+    assert "Traceback" not in out + err
+    if expect_ok((cli.Output,), flag, text, []):
+        assert code == 0, err[-2000:]
+        assert flag != "save" or (tmp_path / "runs" / text / "run.json").is_file()
+    else:
+        assert code == 2
+        last = json.loads(out.strip().splitlines()[-1])
+        assert last["kind"] == "invalid_setting" and last.get("setting") == flag, last
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=env, capture_output=True,

@@ -17,7 +17,6 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -27,7 +26,6 @@ from engine.distributed import (
     ShardedBatches,
     all_gather_no_grad,
     average_gradients,
-    broadcast_state,
     convert_sync_batchnorm,
     dist_from_env,
     gather_with_grad,
@@ -35,18 +33,9 @@ from engine.distributed import (
     local_batch_size,
     shard_indices,
 )
-from engine.embed.distributed_losses import (
-    moco_enqueue,
-    nt_xent_distributed,
-    nt_xent_l2_distributed,
-    pirl_negatives,
-    pirl_update_bank,
-    shuffle_plan,
-    shuffled_keys,
-)
-from engine.embed.objectives.l2 import nt_xent_l2
-from engine.embed.objectives.moco import MoCo, _grouped
-from engine.embed.objectives.pirl import PIRL, sample_negatives
+from engine.embed.distributed_losses import nt_xent_distributed, shuffle_plan, shuffled_keys
+from engine.embed.objectives.l2 import nt_xent_l2, nt_xent_l2_distributed
+from engine.embed.objectives.moco import _grouped
 from engine.embed.objectives.simclr import nt_xent
 from engine.errors import DeviceError, SettingError
 from engine.training import init_parameters, make_generator
@@ -211,79 +200,18 @@ def test_nt_xent_distributed_with_one_rank_is_the_single_process_loss(float64):
         assert torch.equal(positive, ref_positive)
 
 
-# ---- (c) MoCo's queue and PIRL's bank stay the same on every rank --------------------------------------
-class TinyEncoder(nn.Linear):
-    def __init__(self):
-        super().__init__(4, 5)
-        self.out_dim = 5
-
-
-MOCO_STEPS, QUEUE, PROJ, N_IMAGES, NEGATIVES = 5, 10, 3, 20, 4
-
-
-def step_keys(step: int, rank: int) -> torch.Tensor:
-    return F.normalize(fixed((3, PROJ), 100 * step + rank), dim=1)  # 3 keys per rank: 6 per step, queue of 10
-
-
-def step_features(step: int, rank: int) -> torch.Tensor:
-    return F.normalize(fixed((N_LOCAL // 2, PROJ), 200 * step + rank), dim=1)
-
-
-def build_moco(seed: int) -> MoCo:
-    return MoCo(TinyEncoder(), PROJ, TAU, QUEUE, 0.99, 1, make_generator(seed))
-
-
-def build_pirl(seed: int) -> PIRL:
-    return PIRL(5, PROJ, TAU, N_IMAGES, NEGATIVES, 0.5, 0.5, make_generator(seed))
-
-
-def worker_state(d: Dist) -> dict:
-    moco = broadcast_state(build_moco(10 + d.rank))  # built differently on each rank, then made rank 0's
-    pirl = broadcast_state(build_pirl(20 + d.rank))
-    pirl.gen = make_generator(30)  # the objective's generator: in the same state on every rank
-    batches = ShardedBatches(N_IMAGES, N_LOCAL // 2, d.rank, d.world_size, seed=7)
-    out: dict = {"queues": [], "banks": [], "negatives": [], "idx": []}
-    for step in range(MOCO_STEPS):
-        moco_enqueue(moco, step_keys(step, d.rank))
-        idx = batches.next()
-        out["negatives"].append(pirl_negatives(N_IMAGES, idx, NEGATIVES, pirl.gen))
-        pirl_update_bank(pirl, idx, step_features(step, d.rank))
-        out["queues"].append(moco.queue.clone())
-        out["banks"].append(pirl.bank.clone())
-        out["idx"].append(all_gather_no_grad(idx))
-    out["queue_ptr"], out["queue_filled"] = int(moco.queue_ptr), int(moco.queue_filled)
-    # MoCo's shuffle-BN across ranks: the keys of this rank's inputs
+# ---- (c) MoCo's shuffle-BN across ranks (the queue and the bank: tests/engine/test_distributed_trainer.py) --
+def worker_keys(d: Dist) -> dict:
+    """The keys of this rank's inputs with MoCo's shuffle-BN across ranks."""
     key_net = init_parameters(nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6)), make_generator(40)).double()
     x_all = fixed((WORLD * 2 * N_LOCAL, 4), 41)
     rows = slice(d.rank * 2 * N_LOCAL, (d.rank + 1) * 2 * N_LOCAL)
-    out["keys"] = shuffled_keys(key_net, x_all[rows], rank=d.rank, gen=make_generator(42))
-    return out
+    return {"keys": shuffled_keys(key_net, x_all[rows], rank=d.rank, gen=make_generator(42))}
 
 
 @pytest.fixture(scope="module")
 def state_ranks(tmp_path_factory):
-    """One spawn for the two tests below."""
-    return spawn(worker_state, tmp_path_factory.mktemp("state"))
-
-
-def test_moco_queue_and_pirl_bank_identical_on_every_rank(state_ranks, float64):
-    ranks = state_ranks
-    moco, pirl = build_moco(10), build_pirl(20)  # one process: rank 0's initial state, the concatenated batch
-    neg_gen = make_generator(30)
-    for step in range(MOCO_STEPS):
-        moco.enqueue(torch.cat([step_keys(step, r) for r in range(WORLD)]))
-        idx = ranks[0]["idx"][step]
-        assert len(set(idx.tolist())) == len(idx)  # the shards are disjoint: no bank slot written twice
-        negatives = sample_negatives(N_IMAGES, idx, NEGATIVES, neg_gen)
-        pirl.update_bank(idx, torch.cat([step_features(step, r) for r in range(WORLD)]))
-        for r in ranks:
-            assert torch.equal(r["queues"][step], ranks[0]["queues"][step])  # bit for bit on both ranks
-            assert torch.equal(r["banks"][step], ranks[0]["banks"][step])
-            assert torch.equal(r["negatives"][step], negatives)
-            assert not set(negatives.tolist()) & set(idx.tolist())  # outside the global batch
-        assert torch.allclose(ranks[0]["queues"][step], moco.queue, rtol=0, atol=1e-15)
-        assert torch.allclose(ranks[0]["banks"][step], pirl.bank, rtol=0, atol=1e-15)
-    assert ranks[0]["queue_ptr"] == int(moco.queue_ptr) and ranks[1]["queue_filled"] == QUEUE
+    return spawn(worker_keys, tmp_path_factory.mktemp("keys"))
 
 
 def test_shuffled_keys_equal_one_process_with_one_bn_group_per_rank(state_ranks, float64):

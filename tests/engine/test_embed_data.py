@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from engine.datafiles import read_cifar_batch, read_idx
 from engine.embed import data as data_mod
-from engine.embed.data import load_cifar10, load_dataset, load_idx_set, read_cifar_batch, read_idx
+from engine.embed.data import load_cifar10, load_dataset, load_idx_set
 from engine.embed.shapes import SHAPE_CLASSES, make_shapes
 from engine.errors import DataError, SettingError
 
@@ -109,13 +110,13 @@ def test_missing_files_say_where_to_put_them(tmp_path):
 
 def test_download_fails_clearly_offline(tmp_path, monkeypatch):
     # port 9 (discard) on localhost: refused at once, no network touched
-    monkeypatch.setitem(data_mod.MIRRORS, "mnist", "http://127.0.0.1:9/")
-    monkeypatch.setitem(data_mod.MIRRORS, "cifar10", "http://127.0.0.1:9/cifar-10-python.tar.gz")
-    with pytest.raises(DataError, match="could not download http://127.0.0.1:9/train-images-idx3-ubyte.gz"):
+    monkeypatch.setitem(data_mod.MIRRORS, "mnist", "https://127.0.0.1:9/")
+    monkeypatch.setitem(data_mod.MIRRORS, "cifar10", "https://127.0.0.1:9/cifar-10-python.tar.gz")
+    with pytest.raises(DataError, match="could not download https://127.0.0.1:9/train-images-idx3-ubyte.gz"):
         load_idx_set("mnist", tmp_path, download=True)
     with pytest.raises(DataError, match="could not download"):
         load_cifar10(tmp_path, download=True)
-    assert not list((tmp_path / "mnist").glob("*.part"))  # no half-written files left
+    assert not list((tmp_path / "mnist").glob("*.part")) and not list(tmp_path.glob("*.part"))  # nothing left
 
 
 def test_digits_split_is_fixed_and_stratified():

@@ -3,6 +3,7 @@ precision plans for CUDA, and the CLI's JSON contract."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -79,6 +80,24 @@ def test_checkpoint_restore_round_trip():
     assert tr.step_count == 1
 
 
+@pytest.mark.parametrize("method", ["simclr", "moco", "pirl"])
+def test_a_saved_checkpoint_continues_with_the_numbers_of_an_uninterrupted_run(method):
+    """What --resume relies on: the checkpoint holds every state a step reads (model, optimiser, batch
+    position, the objective's generator, MoCo's synced key encoder), it loads without running code
+    (weights_only), and the augmentations of a step depend only on (seed, process, step)."""
+    whole = EmbedTrainer(tiny(method))
+    for _ in range(3):
+        whole.step()
+    buffer = io.BytesIO()
+    torch.save(whole.checkpoint(), buffer)
+    after = [whole.step()["loss"] for _ in range(3)]
+    resumed = EmbedTrainer(tiny(method))
+    buffer.seek(0)
+    resumed.restore(torch.load(buffer, weights_only=True))
+    assert resumed.step_count == 3
+    assert [resumed.step()["loss"] for _ in range(3)] == after
+
+
 def test_precision_plan():
     assert precision_for(torch.device("cpu"), amp=True) == Precision(None, False)
     assert precision_for(torch.device("cuda"), amp=True) == Precision(torch.bfloat16, True)
@@ -137,7 +156,7 @@ def test_diverged_run_names_only_embedding_settings():
     tr = EmbedTrainer(tiny("simclr"))
     advice = tr.failure_advice
     assert "learning rate" in advice and "temperature" in advice and "α" not in advice
-    assert set(tr.state_modules()) == {"encoder", "objective", "optimizer"}
+    assert set(tr.state_modules()) == {"encoder", "objective", "optimizer", "sampler", "objective_rng"}
 
 
 def test_cli_prints_the_metrics(capsys):

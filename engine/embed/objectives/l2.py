@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.distributed import rank, world_size
+from engine.embed.distributed_losses import distributed_pair_logits
 from engine.embed.models import ProjectionHead
 from engine.embed.objectives import REGISTRY, ObjectiveContext, StepOut, float32_loss, full_precision, top1_positive
 from engine.embed.objectives.simclr import nt_xent_lower_bound, pair_logits
@@ -35,6 +37,16 @@ def nt_xent_l2(z1: Tensor, z2: Tensor, temperature: float) -> tuple[Tensor, Tens
     return F.cross_entropy(logits, positive), logits, positive
 
 
+def nt_xent_l2_distributed(z1: Tensor, z2: Tensor, temperature: float, *, rank: int,
+                           gather=None) -> tuple[Tensor, Tensor, Tensor]:
+    """`nt_xent_l2` over ranks: this rank's 2n rows against the gathered 2N views (gather: the
+    all-gather with gradients by default; the identity gives the single-process loss)."""
+    kw = {} if gather is None else {"gather": gather}
+    logits, positive = distributed_pair_logits(z1, z2, lambda a, b: neg_sq_distance(a, b) / temperature,
+                                               rank=rank, **kw)
+    return F.cross_entropy(logits, positive), logits, positive
+
+
 class SimCLRL2(nn.Module):
     metric = "l2"
 
@@ -50,14 +62,17 @@ class SimCLRL2(nn.Module):
         return self.embed_features(encoder(x))
 
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
-        n = len(x1)
+        n, world = len(x1), world_size()
         z = full_precision(self.head(encoder(torch.cat([x1, x2]))))
         with float32_loss(z):
-            loss, logits, positive = nt_xent_l2(z[:n], z[n:], self.temperature)
+            if world > 1:
+                loss, logits, positive = nt_xent_l2_distributed(z[:n], z[n:], self.temperature, rank=rank())
+            else:
+                loss, logits, positive = nt_xent_l2(z[:n], z[n:], self.temperature)
         zd = z.detach()
         return StepOut(loss, zd[:n], zd[n:], {
             "contrastive_acc": top1_positive(logits.detach(), positive),
-            "loss_floor": nt_xent_lower_bound(n, self.temperature),  # cosine's floor, for comparison
+            "loss_floor": nt_xent_lower_bound(n * world, self.temperature),  # cosine's floor, for comparison
             "embedding_norm": zd.norm(dim=1).mean().item(),
         })
 

@@ -15,9 +15,13 @@ s(q, k) = qᵀk,
 The number of negatives is the queue length, not the batch size: MoCo's way of having many
 negatives, like PIRL's memory bank, but with keys from a slowly moving encoder. The loss here is
 symmetrised (each view serves once as query and once as key), which uses each forward pass twice.
-Batch-norm statistics would let a query find its key through the batch; as on one device MoCo's
-"shuffled BN" cannot split across GPUs, the batch is run through BN in `bn_groups` groups, the keys'
-groups in a shuffled order.
+Batch-norm statistics would let a query find its key through the batch. MoCo's answer is shuffle-BN
+over its GPUs; on one device the batch is run through BN in `bn_groups` groups laid out as that many
+virtual GPUs — group g holds both views of the g-th chunk of the images, as GPU g would — and the keys'
+groups are a shuffled order of the same rows. Under torchrun each process is one group and the keys use
+shuffle-BN across the processes (`distributed_losses.shuffled_keys`); the queue is filled with every
+process's keys, gathered in rank order, so it is the same on every rank. One process with `bn_groups`
+= W computes the step of W processes exactly (tests/engine/test_distributed_trainer.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.distributed import all_gather_no_grad, rank, world_size
+from engine.embed.distributed_losses import shuffled_keys
 from engine.embed.models import ProjectionHead
 from engine.embed.objectives import REGISTRY, ObjectiveContext, StepOut, float32_loss, full_precision, top1_positive
 
@@ -53,11 +59,20 @@ def _grouped(net: nn.Module, x: Tensor, groups: int, order: Tensor | None = None
         return net(x)
     xs = x if order is None else x[order]
     out = torch.cat([net(chunk) for chunk in xs.chunk(groups)])
-    if order is None:
-        return out
+    return out if order is None else out[_inverse(order)]
+
+
+def virtual_ranks(n: int, groups: int, device: torch.device) -> Tensor:
+    """Row order laying out the batch [x1; x2] of n images as `groups` virtual processes, each with both
+    views of its images: [x1_0; x2_0; x1_1; x2_1; …], x1_g the g-th chunk of the images."""
+    chunks = torch.arange(n, device=device).chunk(groups)
+    return torch.cat([torch.cat([c, c + n]) for c in chunks])
+
+
+def _inverse(order: Tensor) -> Tensor:
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order), device=order.device)
-    return out[inverse]
+    return inverse
 
 
 class MoCo(nn.Module):
@@ -78,7 +93,8 @@ class MoCo(nn.Module):
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, proj_dim, generator=gen), dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
-        self._synced = False
+        # a buffer, not a flag: a restored checkpoint must not re-copy the query encoder over its keys
+        self.register_buffer("key_synced", torch.zeros((), dtype=torch.bool))
         self.gen = gen  # the run's generator (shuffles the BN groups)
 
     def embed_features(self, h: Tensor) -> Tensor:
@@ -112,27 +128,38 @@ class MoCo(nn.Module):
         self.queue_filled.fill_(min(size, int(self.queue_filled) + len(k)))
 
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
-        if not self._synced:  # the key encoder starts as an exact copy of the query encoder
+        if not self.key_synced:  # the key encoder starts as an exact copy of the query encoder
             self.key_encoder.load_state_dict(encoder.state_dict())
             self.key_head.load_state_dict(self.head.state_dict())
-            self._synced = True
+            self.key_synced.fill_(True)
         n = len(x1)
         x = torch.cat([x1, x2])
         query = lambda t: self.head(encoder(t))
-        zq = full_precision(_grouped(query, x, self.bn_groups))
-        q = F.normalize(zq, dim=1)
-        with torch.no_grad():
-            self.momentum_update(encoder)
-            order = None
-            if self.bn_groups > 1:
+        key = lambda t: self.key_head(self.key_encoder(t))
+        if world_size() > 1:  # this process is one BN group; the keys' BN sees a random share of all processes
+            zq = full_precision(query(x))
+            with torch.no_grad():
+                self.momentum_update(encoder)
+                k = F.normalize(full_precision(shuffled_keys(key, x, rank=rank(), gen=self.gen)), dim=1)
+        elif self.bn_groups > 1:
+            layout = virtual_ranks(n, self.bn_groups, x.device)
+            back = _inverse(layout)
+            zq = full_precision(_grouped(query, x[layout], self.bn_groups))[back]
+            with torch.no_grad():
+                self.momentum_update(encoder)
                 order = torch.randperm(len(x), generator=self.gen).to(x.device)
-            key = lambda t: self.key_head(self.key_encoder(t))
-            k = F.normalize(full_precision(_grouped(key, x, self.bn_groups, order)), dim=1)
+                k = F.normalize(full_precision(_grouped(key, x[layout], self.bn_groups, order)), dim=1)[back]
+        else:
+            zq = full_precision(query(x))
+            with torch.no_grad():
+                self.momentum_update(encoder)
+                k = F.normalize(full_precision(key(x)), dim=1)
+        q = F.normalize(zq, dim=1)
         queue = self.queue.clone()
         k_for_q = torch.cat([k[n:], k[:n]])  # view 1's key is view 2's encoding and vice versa
         with float32_loss(q):
             loss, logits = moco_loss(q, k_for_q, queue, self.temperature)
-        self.enqueue(k[:n])
+        self.enqueue(all_gather_no_grad(k[:n]))  # every process's keys, in rank order
         positive = torch.zeros(len(q), dtype=torch.long, device=q.device)
         qd = q.detach()
         return StepOut(loss, qd[:n], qd[n:], {

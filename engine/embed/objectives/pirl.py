@@ -19,6 +19,10 @@ batch). The loss mixes the two ways of comparing with the bank with a weight λ:
 
     L(I, I^t) = λ L_NCE(m_I, g(v_{I^t})) + (1 − λ) L_NCE(m_I, f(v_I)).
 
+Several processes (torchrun): the bank is kept identical on every rank — each step's update gathers
+every rank's indices and f(v_I), and the negatives are drawn outside the global batch from the
+objective's generator, in the same state on every rank.
+
 Here the "transform" I^t is the same family of augmentations as SimCLR's (PIRL's jigsaw is one choice
 of transformation; the lecture's point is the loss and the bank).
 """
@@ -29,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.distributed import all_gather_no_grad
 from engine.embed.models import PIRLHeads
 from engine.embed.objectives import REGISTRY, ObjectiveContext, StepOut, float32_loss, full_precision, top1_positive
 
@@ -95,14 +100,15 @@ class PIRL(nn.Module):
         v = encoder(torch.cat([x1, x2]))  # v_I (first views) and v_{I^t} (second views)
         f_v = F.normalize(full_precision(self.heads.f(v[:n])), dim=1)
         g_vt = F.normalize(full_precision(self.heads.g(v[n:])), dim=1)
-        neg_idx = sample_negatives(len(self.bank), idx, self.n_negatives, self.gen).to(self.bank.device)
+        global_idx = all_gather_no_grad(idx)  # every process's images (this batch alone with one process)
+        neg_idx = sample_negatives(len(self.bank), global_idx, self.n_negatives, self.gen).to(self.bank.device)
         negatives = self.bank[neg_idx]
         m = self.bank[idx]
         with float32_loss(f_v):
             l_g, logits = l_nce(m, g_vt, negatives, self.temperature)
             l_f, _ = l_nce(m, f_v, negatives, self.temperature)
             loss = (self.lam * l_g + (1 - self.lam) * l_f).mean()
-        self.update_bank(idx, f_v)
+        self.update_bank(global_idx, all_gather_no_grad(f_v.detach()))
         positive = torch.zeros(n, dtype=torch.long, device=logits.device)
         return StepOut(loss, f_v.detach(), g_vt.detach(), {
             "contrastive_acc": top1_positive(logits.detach(), positive),

@@ -12,6 +12,10 @@ In the lecture's notation this is −log h(v_I, v_{I^t}) with the other 2N−2 v
 negatives D_N: the positive's exponential over itself plus the negatives'. No memory bank, no queue:
 the negatives are the batch, so the batch size *is* the number of negatives.
 
+Several processes (torchrun): each rank embeds its n images and compares its 2n views with the 2N views
+of the global batch, gathered with correct gradients (engine/embed/distributed_losses.py); the loss is
+the mean over this rank's rows, DDP averages the gradients: the step of one process on the whole batch.
+
 Analytic floor: s ≤ 1 for the positive, and N·2 unit vectors cannot all be far apart (their mean
 pairwise cosine is ≥ −1/(2N−1)); by convexity of log-sum-exp this gives L ≥ `nt_xent_lower_bound`.
 """
@@ -24,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.distributed import rank, world_size
+from engine.embed.distributed_losses import nt_xent_distributed
 from engine.embed.models import ProjectionHead
 from engine.embed.objectives import REGISTRY, ObjectiveContext, StepOut, float32_loss, full_precision, top1_positive
 
@@ -76,14 +82,18 @@ class SimCLR(nn.Module):
         return self.embed_features(encoder(x))
 
     def forward(self, encoder: nn.Module, x1: Tensor, x2: Tensor, idx: Tensor) -> StepOut:
-        n = len(x1)
+        n, world = len(x1), world_size()
         z = self.head(encoder(torch.cat([x1, x2])))  # one pass: BN sees both views
         with float32_loss(z):
-            loss, logits, positive = nt_xent(full_precision(z[:n]), full_precision(z[n:]), self.temperature)
+            z1, z2 = full_precision(z[:n]), full_precision(z[n:])
+            if world > 1:  # the other ranks' views are negatives too
+                loss, logits, positive = nt_xent_distributed(z1, z2, self.temperature, rank=rank())
+            else:
+                loss, logits, positive = nt_xent(z1, z2, self.temperature)
         zn = F.normalize(full_precision(z.detach()), dim=1)
         return StepOut(loss, zn[:n], zn[n:], {
             "contrastive_acc": top1_positive(logits.detach(), positive),
-            "loss_floor": nt_xent_lower_bound(n, self.temperature),
+            "loss_floor": nt_xent_lower_bound(n * world, self.temperature),
             "embedding_norm": full_precision(z.detach()).norm(dim=1).mean().item(),
         })
 

@@ -1,0 +1,184 @@
+"""Runs: the run folders under $ENERGY_LAB_RUNS (default runs/), written by the CLI (`--save`), torchrun
+and the pages. Follow one live (its curves, its latest embedding map, its state and speed), open a finished
+one (settings and result), or compare several on shared axes."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import runs_views as draw
+from engine.errors import DataError
+from engine.runfolder import RunInfo, latest_snapshot, list_runs, read_run, runs_root
+
+TEXT = {
+    "title": "Runs",
+    "intro": (
+        "Every run that writes a **run folder** shows up here: a long run started from a terminal (or by "
+        "torchrun on a GPU server) can be followed live from the browser, and finished runs can be opened "
+        "and compared."
+    ),
+    "root": "Run folders in `{root}` (set `ENERGY_LAB_RUNS` to look elsewhere).",
+    "empty": "No run folders yet. Start a run that saves one, for example:",
+    "empty_pages": "or tick **Record to a run folder** beside a page's Train button.",
+    "pick": "Runs to show (one to follow it, two or more to compare)",
+    "pick_help": "The page's address keeps the choice: share it to open the same runs.",
+    "none_picked": "Choose a run above to follow it, or several to compare them.",
+    "state": "State", "step": "Step", "speed": "Steps/s", "updated": "Last update", "world": "Processes",
+    "message": "{state}: {message}",
+    "stale": "Not responding: the run says it is running but its folder has not changed for over a minute "
+             "(its process has probably stopped). Start it again with `--resume` to continue it.",
+    "curves": "Curves",
+    "no_curves": "No metrics yet: the first rows appear within a second of the first steps.",
+    "map": "Embedding map (first two principal components, step {step})",
+    "settings": "Settings",
+    "result": "Final result",
+    "compare_metrics": "Metrics to compare",
+    "no_metrics": "These runs have no metrics yet.",
+    "unreadable": "{name} can no longer be read: {why}",
+}
+FOLLOW_EVERY_S, LIST_EVERY_S, MAP_EVERY_S = 1.0, 2.0, 3.0
+COMMANDS = (  # --save takes a folder name (made in the runs folder) or an absolute path
+    "python -m engine embed --dataset digits --max-steps 300 --save my-run\n"
+    "torchrun --standalone --nproc-per-node 2 -m engine embed --dataset digits --max-steps 300 --save my-run-2"
+)
+
+ss = st.session_state
+st.title(TEXT["title"])
+st.markdown(TEXT["intro"])
+root = runs_root()
+infos = {i.name: i for i in list_runs(root)}
+tails: dict[str, draw.MetricsTail] = ss.setdefault("runs_tails", {})
+
+
+@st.fragment(run_every=LIST_EVERY_S)
+def run_table() -> None:
+    """The folders' table, re-read every few seconds; a folder that appears or goes reruns the page (the
+    run picker below must offer it)."""
+    now = list_runs(root)
+    if {i.name for i in now} != set(infos):
+        st.rerun()
+    st.caption(TEXT["root"].format(root=root.resolve()))
+    if not now:
+        st.info(TEXT["empty"])
+        st.code(COMMANDS, language="bash")
+        st.caption(TEXT["empty_pages"])
+        return
+    st.dataframe(draw.table_rows(now), hide_index=True, width="stretch", key="runs_table")
+
+
+run_table()
+chosen = st.multiselect(TEXT["pick"], list(infos), key="run", bind="query-params",
+                        help=TEXT["pick_help"]) if infos else []
+
+
+def fresh(info: RunInfo) -> RunInfo | None:
+    """The folder's run.json as it is now (None, with a warning, if it went away)."""
+    try:
+        return read_run(info.path)
+    except DataError as exc:
+        st.warning(TEXT["unreadable"].format(name=info.name, why=exc))
+        return None
+
+
+def live(info: RunInfo) -> bool:
+    return info.state == "running" and not info.stale
+
+
+def status(info: RunInfo) -> None:
+    c = st.columns(5)
+    c[0].metric(TEXT["state"], draw.state_of(info))
+    c[1].metric(TEXT["step"], f"{info.step:,}")
+    c[2].metric(TEXT["speed"], f"{info.steps_per_s:,.1f}")
+    c[3].metric(TEXT["updated"], draw.ago(info.updated))
+    c[4].metric(TEXT["world"], info.world_size)
+    if info.stale:
+        st.warning(TEXT["stale"])
+    elif info.message:
+        (st.error if info.state == "failed" else st.caption)(TEXT["message"].format(state=info.state,
+                                                                                     message=info.message))
+
+
+def charts(figures: list, key: str) -> None:
+    cols = st.columns(2)
+    for i, (name, fig) in enumerate(figures):
+        cols[i % 2].plotly_chart(fig, key=f"{key}_{name}", width="stretch")
+
+
+def follow(first: RunInfo) -> None:
+    """One run: its state and speed, its curves and latest map, live while it runs; then its settings and
+    result."""
+
+    @st.fragment(run_every=FOLLOW_EVERY_S if live(first) else None)
+    def progress() -> None:
+        info = fresh(first)
+        if info is None:
+            return
+        if live(first) and not live(info):
+            st.rerun()  # it ended: redraw the whole page once (result, no more polling)
+        status(info)
+        st.subheader(TEXT["curves"])
+        tail = draw.tail_of(tails, info)
+        figures = draw.run_figures(tail, f"runs-{info.name}")
+        if not figures:
+            st.caption(TEXT["no_curves"])
+        charts(figures, "runs_curve")
+
+    @st.fragment(run_every=MAP_EVERY_S if live(first) else None)
+    def embedding_map() -> None:
+        try:
+            snap = latest_snapshot(first.path)
+        except DataError as exc:
+            st.warning(str(exc))
+            return
+        if snap is None or "map_z" not in snap[1] or "map_labels" not in snap[1]:
+            return
+        step, arrays = snap
+        cached = ss.get("runs_map")
+        if cached is None or cached[0] != (str(first.path), step):
+            cached = ss["runs_map"] = ((str(first.path), step), draw.principal_plane(arrays["map_z"]),
+                                       arrays["map_labels"])
+        st.subheader(TEXT["map"].format(step=f"{step:,}"))
+        st.plotly_chart(draw.map_figure(cached[1], cached[2], f"runs-map-{first.name}"), key="runs_map_chart",
+                        width="stretch")
+
+    progress()
+    embedding_map()
+    left, right = st.columns(2)
+    with left.expander(TEXT["settings"], expanded=not live(first)):
+        st.json(first.settings)
+    if first.result is not None:
+        with right.expander(TEXT["result"], expanded=True):
+            st.json(first.result)
+
+
+def compare(picked: list[RunInfo]) -> None:
+    """Several runs: each chosen metric on one chart, a trace per run (and per run name in a folder)."""
+    for info in picked:
+        draw.tail_of(tails, info)
+    names = [m for info in picked for m in draw.metric_names(tails[str(info.path)].rows)]
+    available = list(dict.fromkeys(names))
+    if not available:
+        st.caption(TEXT["no_metrics"])
+        return
+    default = [m for m in ("loss", "linear_probe_acc", "kl") if m in available] or available[:1]
+    metrics = st.multiselect(TEXT["compare_metrics"], available, default=default, key="runs_compare_metrics")
+    running = any(live(i) for i in picked)
+
+    @st.fragment(run_every=FOLLOW_EVERY_S if running else None)
+    def overlay() -> None:
+        now = [i for i in (fresh(info) for info in picked) if i is not None]
+        if running and not any(live(i) for i in now):
+            st.rerun()
+        by_name = {i.name: draw.tail_of(tails, i) for i in now}
+        charts([(m, draw.compare_figure(m, by_name)) for m in metrics], "runs_compare")
+
+    overlay()
+
+
+picked = [infos[name] for name in chosen if name in infos]
+if not picked and infos:
+    st.caption(TEXT["none_picked"])
+elif len(picked) == 1:
+    follow(picked[0])
+elif picked:
+    compare(picked)
