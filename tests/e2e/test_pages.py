@@ -24,3 +24,11 @@ def test_every_page_opens(page):
         for stem, title, _ in entries:
             if stem in STEMS:
                 assert title in nav
+
+
+@pytest.mark.e2e
+def test_the_top_bar_has_no_deploy_button(page):
+    goto(page, STEMS[0])
+    page.wait_for_selector("[data-testid='stToolbar'], [data-testid='stHeader']", timeout=20_000)
+    header = page.locator("[data-testid='stHeader']").inner_text()
+    assert "Deploy" not in header and page.get_by_role("button", name="Deploy").count() == 0
