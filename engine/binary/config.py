@@ -13,6 +13,7 @@ from engine.binary.data import DATASETS, ENCODINGS
 from engine.binary.models import MODELS
 from engine.binary.objectives import REGISTRY
 from engine.binary.samplers import SAMPLERS, resolve_sampler
+from engine.capture import capture_setting
 from engine.schema import MAX_SEED, Layers, Rule, Settings, device_setting, setting
 from engine.training import OPTIMIZERS
 
@@ -86,6 +87,7 @@ class BinaryConfig(Settings):
     steps: int = setting(3000, ge=0, le=1_000_000, step=500, label="Step budget", help="parameter updates")
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
     device: str = device_setting()
+    capture: str = capture_setting()  # CD and PCD's sampler sweeps as CUDA graphs (engine/capture.py)
     # optimiser
     optimizer: str = setting("adam", choices=OPTIMIZERS, label="Optimiser", help="Adam or plain SGD")
     lr: float = setting(0.05, gt=0, le=10, label="Learning rate", help="the optimiser's step size", step=0.01)

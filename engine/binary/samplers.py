@@ -6,16 +6,22 @@ exp(−ΔE), i.e. accept iff u < min(1, exp(−ΔE)), u ~ U(0, 1). One sweep is 
 The chain satisfies detailed balance for p(y) ∝ exp(−E(y)), so it converges to the model.
 
 Gibbs (RBM): h ~ p(h | y), then y ~ p(y | h); both factorise, P(unit = hi) = σ((hi − lo)·drive).
+
+Every call advances a whole batch of chains (column n of each random draw is chain n's; chains never
+interact). `ChainSampler` runs k sweeps of a fixed batch with no host sync inside, so on a CUDA device
+they are captured once as a graph and replayed (engine/capture.py): one launch for k·d proposals.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
 from engine.binary.models import FVBM, RBM, BinaryEnergy
+from engine.capture import CaptureCache
 from engine.training import make_generator
 
 Tensor = torch.Tensor
@@ -27,46 +33,63 @@ def accept(delta_e: Tensor, u: Tensor) -> Tensor:
     return u < torch.exp(-delta_e.clamp_min(0))
 
 
-@torch.no_grad()
 def metropolis(model: BinaryEnergy, y: Tensor, sweeps: int, gen: torch.Generator) -> tuple[Tensor, float]:
     """`sweeps` × d single-bit-flip proposals per chain (random bit each time); returns (y, accept rate)."""
-    y = y.clone()
     n, d = y.shape
     if sweeps <= 0 or n == 0:
-        return y, 0.0
-    if isinstance(model, FVBM):
-        return _metropolis_fvbm(model, y, sweeps, gen)
-    accepted = torch.zeros((), device=y.device)
-    for _ in range(sweeps):
-        index = torch.randint(d, (d, n), generator=gen, device=y.device)
-        u = torch.rand((d, n), generator=gen, device=y.device, dtype=y.dtype)
-        for t in range(d):
-            accepted += metropolis_proposal(model, y, index[t], u[t]).sum()
+        return y.clone(), 0.0
+    y, accepted = metropolis_chains(model, y, sweeps, gen)
     return y, float(accepted) / (sweeps * d * n)
 
 
-def _metropolis_fvbm(model: FVBM, y: Tensor, sweeps: int, gen: torch.Generator) -> tuple[Tensor, float]:
-    """The same chain (same random numbers, same rule) for the FVBM, keeping the local fields
-    h = Jy + b up to date instead of recomputing them: ΔE = −δ_i h_i, and accepting moves h by δ_i J_i.
-    u < min(1, e^{−ΔE}) is written log u < δ_i h_i (the same test; log u ≤ 0 accepts every ΔE ≤ 0)."""
+@torch.no_grad()
+def metropolis_chains(model: BinaryEnergy, y: Tensor, sweeps: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """`metropolis` without a host sync (what a CUDA graph captures): (y, accepted proposals as a tensor).
+    The FVBM keeps its local fields h = Jy + b up to date instead of recomputing energies (`fvbm_sweep`):
+    the same chain, from the same random numbers, several times faster."""
+    y = y.clone()
     n, d = y.shape
-    j, b = model.J.detach().to(y.dtype), model.bias.detach().to(y.dtype)
-    flip_sum = model.encoding.lo + model.encoding.hi
-    accepted = torch.zeros(n, 1, device=y.device)
+    if isinstance(model, FVBM):
+        j, b = model.J.detach().to(y.dtype), model.bias.detach().to(y.dtype)
+        sweep = partial(fvbm_sweep, model, y, j, b)
+    else:
+        sweep = partial(metropolis_sweep, model, y)
+    accepted = torch.zeros((), dtype=torch.long, device=y.device)  # a count: exact at any size
     for _ in range(sweeps):
         index = torch.randint(d, (d, n), generator=gen, device=y.device)
-        log_u = torch.rand((d, n), generator=gen, device=y.device, dtype=y.dtype).log()[:, :, None]
-        h = y @ j + b  # refreshed every sweep, so rounding never accumulates
-        for t in range(d):
-            # gather / scatter_add_ / index_select: several times faster than advanced indexing on the CPU
-            i = index[t]
-            col = i[:, None]
-            delta = flip_sum - 2 * y.gather(1, col)
-            move = delta * (log_u[t] < delta * h.gather(1, col))
-            y.scatter_add_(1, col, move)
-            h.addcmul_(move, torch.index_select(j, 0, i))
-            accepted += move != 0
-    return y, float(accepted.sum()) / (sweeps * d * n)
+        u = torch.rand((d, n), generator=gen, device=y.device, dtype=y.dtype)
+        accepted += sweep(index, u)
+    return y, accepted
+
+
+def metropolis_sweep(model: BinaryEnergy, y: Tensor, index: Tensor, u: Tensor) -> Tensor:
+    """One sweep given its random numbers (index, u: (d, n), column n for chain n), in place; returns the
+    number of accepted proposals. Chains never interact: a batch gives each chain what it alone would get."""
+    accepted = torch.zeros((), dtype=torch.long, device=y.device)
+    for t in range(index.shape[0]):
+        accepted += metropolis_proposal(model, y, index[t], u[t]).sum()
+    return accepted
+
+
+def fvbm_sweep(model: FVBM, y: Tensor, j: Tensor, b: Tensor, index: Tensor, u: Tensor) -> Tensor:
+    """`metropolis_sweep` for the FVBM (J, b its couplings and biases), with the local fields h = Jy + b
+    refreshed once per sweep and moved by δ_i J_i on each accepted flip (ΔE = −δ_i h_i), in place;
+    returns the accepted count.
+    u < min(1, e^{−ΔE}) is written log u < δ_i h_i (the same test; log u ≤ 0 accepts every ΔE ≤ 0)."""
+    flip_sum = model.encoding.lo + model.encoding.hi
+    log_u = u.log()[:, :, None]
+    h = y @ j + b  # refreshed every sweep, so rounding never accumulates
+    accepted = torch.zeros(y.shape[0], 1, dtype=torch.long, device=y.device)
+    for t in range(index.shape[0]):
+        # gather / scatter_add_ / index_select: several times faster than advanced indexing on the CPU
+        i = index[t]
+        col = i[:, None]
+        delta = flip_sum - 2 * y.gather(1, col)
+        move = delta * (log_u[t] < delta * h.gather(1, col))
+        y.scatter_add_(1, col, move)
+        h.addcmul_(move, torch.index_select(j, 0, i))
+        accepted += move != 0
+    return accepted.sum()
 
 
 def metropolis_proposal(model: BinaryEnergy, y: Tensor, index: Tensor, u: Tensor) -> Tensor:
@@ -78,16 +101,25 @@ def metropolis_proposal(model: BinaryEnergy, y: Tensor, index: Tensor, u: Tensor
     return ok
 
 
-@torch.no_grad()
 def gibbs(model: RBM, y: Tensor, steps: int, gen: torch.Generator) -> tuple[Tensor, float]:
     """`steps` block Gibbs steps y → h → y; returns (y, fraction of visible bits that changed)."""
+    if steps <= 0:
+        if not isinstance(model, RBM):
+            raise ValueError("block Gibbs sampling needs an RBM (use metropolis for the fully visible model)")
+        return y, 0.0
+    y, changed = gibbs_chains(model, y, steps, gen)
+    return y, float(changed)
+
+
+@torch.no_grad()
+def gibbs_chains(model: RBM, y: Tensor, steps: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """`gibbs` without a host sync (what a CUDA graph captures): (y, changed fraction as a tensor)."""
     if not isinstance(model, RBM):
         raise ValueError("block Gibbs sampling needs an RBM (use metropolis for the fully visible model)")
     start = y
     for _ in range(steps):
         y = model.sample_visible(model.sample_hidden(y, gen), gen)
-    changed = float((y != start).float().mean()) if steps > 0 else 0.0
-    return y, changed
+    return y, (y != start).float().mean()
 
 
 def resolve_sampler(name: str, model_kind: str) -> str:
@@ -104,6 +136,39 @@ def run_sampler(name: str, model: BinaryEnergy, y: Tensor, k: int, gen: torch.Ge
     if name == "gibbs":
         return gibbs(model, y, k, gen)
     raise ValueError(f"unknown sampler {name!r}; choose one of {SAMPLERS}")
+
+
+SYNC_FREE = {"metropolis": metropolis_chains, "gibbs": gibbs_chains}
+
+
+class ChainSampler:
+    """k Metropolis sweeps or k block Gibbs steps of a batch of chains under one model: every chain of
+    the batch advanced by each launch ("many chains per launch"). With capture "auto" on a CUDA device
+    (and `gen` there) the k sweeps are captured once per batch shape and replayed (engine.capture): the
+    same chains as `run_sampler` with the same generator, one launch per call. `reason` says why it
+    runs eagerly (None while captured)."""
+
+    def __init__(self, name: str, model: BinaryEnergy, k: int, gen: torch.Generator, capture: str = "auto"):
+        if name not in SYNC_FREE:
+            raise ValueError(f"unknown sampler {name!r}; choose one of {SAMPLERS}")
+        if k < 1:
+            raise ValueError("a sampler call needs k >= 1 sweeps")
+        self.name, self.model, self.k, self.gen = name, model, k, gen
+        self.cache = CaptureCache(capture, next(model.parameters()).device, [gen])
+
+    @property
+    def reason(self) -> str | None:
+        return self.cache.reason
+
+    def __call__(self, y: Tensor) -> tuple[Tensor, float]:
+        """(samples, accept rate / change rate), like run_sampler."""
+        y, count = self.cache.run((tuple(y.shape), y.dtype), self.tensors, y)
+        n, d = y.shape
+        return y, float(count) / (self.k * d * n) if self.name == "metropolis" else float(count)
+
+    def tensors(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The k sweeps op by op, with no host sync (what the capture records)."""
+        return SYNC_FREE[self.name](self.model, y, self.k, self.gen)
 
 
 class PersistentChains:

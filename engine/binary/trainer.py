@@ -53,7 +53,7 @@ class Lane(TrainerBase):
         self.model = build_model(config.model, self.data.d, self.encoding, config.hidden)
         init_parameters(self.model, make_generator(config.seed, 1))  # the RBM's W; the FVBM starts at 0
         self.model.to(device)
-        ctx = ObjectiveContext(self.data, self.model, self.gen, device)
+        ctx = ObjectiveContext(self.data, self.model, self.gen, device, config.capture)
         self.objective = build_objective(config.method, ctx, config).to(device)
         self.opt = build_optimizer([*self.model.parameters(), *self.objective.parameters()], config.optimizer,
                                    config.lr)

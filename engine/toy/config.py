@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.capture import capture_setting
 from engine.schema import MAX_SEED, Layers, Rule, Settings, device_setting, setting
 from engine.toy.data import DATASETS
 from engine.toy.objectives import REGISTRY
@@ -51,6 +52,7 @@ class ToyConfig(Settings):
     steps: int = setting(2000, ge=0, le=1_000_000, label="Step budget", help="parameter updates")
     seed: int = setting(0, ge=0, le=MAX_SEED, label="Seed", help="same seed, same numbers on the CPU")
     device: str = device_setting()
+    capture: str = capture_setting()  # CD and PCD's Langevin loops as CUDA graphs (engine/capture.py)
     # model and optimiser
     # bounds: the declared-maximum corner (every number at its maximum, ml) builds, takes 2 steps and scores
     # in 48 s (27 CPU-s) with 1.6 GB peak RSS on the shared 2-core CPU; width 512 took 157 s and 2.9 GB

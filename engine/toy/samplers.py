@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.capture import CaptureCache, capture_setting, chain_generator
 from engine.schema import MAX_SEED, Rule, Settings, setting
 from engine.toy.grid import Grid, energy_on_grid
 from engine.training import make_generator
@@ -82,13 +83,45 @@ def langevin(energy: EnergyFn, y0: Tensor, steps: int, eps: float, noise: float 
     path = [y.clone()] if trajectory else None
     for _ in range(steps):
         g = energy_grad(energy, y, clip_grad)
-        xi = torch.randn(y.shape, generator=generator, dtype=y.dtype).to(y.device)
+        # drawn where the generator lives: a CPU generator's numbers are the same on every device, a
+        # CUDA generator's draw stays on the GPU (and can be captured, see LangevinSteps)
+        xi = torch.randn(y.shape, generator=generator, dtype=y.dtype, device=generator.device).to(y.device)
         y = y - eps * g + s * xi
         if box is not None:
             y = y.clamp(-box, box)
         if path is not None:
             path.append(y.clone())
     return LangevinResult(y, torch.stack(path) if path is not None else None)
+
+
+class LangevinSteps:
+    """`steps` Langevin steps with fixed settings, y0 (N, d) → y (N, d): the loop CD and PCD run at every
+    update and the sampling mode at every frame, all N chains advanced by each launch.
+
+    With capture "auto" on a CUDA device (and a generator on it) the loop is captured once per (energy,
+    shape) and replayed (engine.capture): the same numbers as the eager loop, one launch instead of a
+    few hundred. `reason` says why it runs eagerly (None while captured).
+    """
+
+    def __init__(self, steps: int, eps: float, noise: float | None = None, *, generator: torch.Generator,
+                 clip_grad: float | None = None, box: float | None = None, capture: str = "off",
+                 device: torch.device | str = "cpu"):
+        self.steps, self.eps, self.noise = steps, eps, noise
+        self.clip_grad, self.box, self.generator = clip_grad, box, generator
+        self.cache = CaptureCache(capture, device, [generator])
+
+    @property
+    def reason(self) -> str | None:
+        return self.cache.reason
+
+    def __call__(self, energy: EnergyFn, y0: Tensor) -> Tensor:
+        key = (id(energy), tuple(y0.shape), y0.dtype)  # the capture holds `energy`: its id stays its own
+        return self.cache.run(key, lambda y: self.eager(energy, y), y0)
+
+    def eager(self, energy: EnergyFn, y0: Tensor) -> Tensor:
+        """The loop op by op (what the capture records)."""
+        return langevin(energy, y0, self.steps, self.eps, self.noise, generator=self.generator,
+                        clip_grad=self.clip_grad, box=self.box).y
 
 
 def uniform_in_box(n: int, dim: int, box: float, generator: torch.Generator) -> Tensor:
@@ -191,6 +224,7 @@ ANALYTIC: dict[str, AnalyticEnergy] = {
 
 # ---- "freeze the energy and just sample" -----------------------------------------------------------
 TRAINED = "trained"  # SamplingConfig.source: the model trained on the page
+NOISE_OFFSET = 30_000  # on a CUDA device, the sampler's noise generator: the run's seed + this
 
 
 def frozen_copy(model: nn.Module) -> nn.Module:
@@ -233,6 +267,7 @@ class SamplingConfig(Settings):
                          form=False)
     rate: float | None = setting(None, gt=0, le=240, none="as fast as possible", label="Frames per second",
                                  help="at most this many frames per second (a watchable pace)", form=False)
+    capture: str = capture_setting()
 
 
 class SamplingTrainer:
@@ -250,6 +285,9 @@ class SamplingTrainer:
         self.box = box
         self.device = torch.device(device)
         self.gen = make_generator(cfg.seed)
+        self.sampler = LangevinSteps(cfg.steps_per_frame, cfg.eps, cfg.noise,
+                                     generator=chain_generator(self.gen, cfg.seed, self.device, NOISE_OFFSET),
+                                     clip_grad=cfg.clip_grad, box=box, capture=cfg.capture, device=self.device)
         self.mixture = mixture if mixture is not None else (
             energy if isinstance(energy, GaussianMixtureEnergy) else None)
         sampler = (lambda n: data_sampler(n, self.gen)) if data_sampler is not None else None
@@ -270,9 +308,7 @@ class SamplingTrainer:
             if wait > 0:
                 time.sleep(wait)
             self._next_at = max(self._next_at, time.perf_counter()) + 1.0 / cfg.rate
-        res = langevin(self.energy, self.y, cfg.steps_per_frame, cfg.eps, cfg.noise, generator=self.gen,
-                       clip_grad=cfg.clip_grad, box=self.box)
-        self.y = res.y
+        self.y = self.sampler(self.energy, self.y)
         self.step_count += 1
         with torch.no_grad():
             mean_e = float(self.energy(self.y).mean())

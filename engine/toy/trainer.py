@@ -30,7 +30,7 @@ def build_energy(config: ToyConfig, dataset: ToyDataset, gen: torch.Generator, d
                  dim: int = 2) -> tuple[EnergyMLP, Objective, torch.optim.Optimizer]:
     """The energy MLP (initialised from the run's generator), the method's objective and their Adam."""
     model = init_parameters(EnergyMLP(dim, config.width, config.depth), gen).to(device)
-    ctx = ObjectiveContext(dataset, gen, device, seed=config.seed, dim=dim)
+    ctx = ObjectiveContext(dataset, gen, device, seed=config.seed, dim=dim, capture=config.capture)
     objective = build_objective(config.method, ctx, config).to(device)
     opt = build_optimizer([*model.parameters(), *objective.parameters()], "adam", config.lr)
     return model, objective, opt
@@ -56,6 +56,23 @@ class ToyTrainer(TrainerBase):
 
     def state_modules(self) -> dict[str, Any]:
         return {"model": self.model, "objective": self.objective, "opt": self.opt}
+
+    @property
+    def capture_reason(self) -> str | None:
+        """Why the method's sampler loop runs op by op (None while it is a captured CUDA graph)."""
+        sampler = self.objective.sampler
+        return "this method has no sampler loop" if sampler is None else sampler.reason
+
+    def checkpoint(self) -> dict[str, Any]:
+        state = super().checkpoint()
+        state["generators"] = {name: gen.get_state() for name, gen in self.objective.generators().items()}
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        for name, gen in self.objective.generators().items():
+            if name in state.get("generators", {}):
+                gen.set_state(state["generators"][name])
 
     # ---- Trainer protocol ------------------------------------------------------------------------
     def step(self) -> dict[str, float]:

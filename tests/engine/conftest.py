@@ -1,9 +1,15 @@
-"""Shared engine-test fixtures."""
+"""Shared engine-test fixtures: float64 comparisons, and the device the trainers run on (`--device`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
+
+# two runs of the same computation on a CUDA device may differ in the last bits (atomics in some
+# backward kernels, cuBLAS' choice of algorithm), so "the same numbers" there means within this
+CUDA_REL, CUDA_ABS = 1e-4, 1e-6
 
 
 @pytest.fixture
@@ -13,3 +19,26 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> str:
+    """The device the trainers of a test run on, as their `device` setting: `--device` (cpu by default;
+    auto: cuda where present, else cpu)."""
+    asked = request.config.getoption("--device")
+    if asked == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return asked
+
+
+@pytest.fixture(scope="session")
+def same(device: str):
+    """`assert a == same(b)`: exactly equal on the CPU (same seed, same numbers), within float32 rounding
+    on CUDA. Takes what pytest.approx takes (numbers, lists and dicts of numbers, numpy arrays)."""
+
+    def expect(value: Any) -> Any:
+        if device == "cpu":
+            return pytest.approx(value, rel=0, abs=0)
+        return pytest.approx(value, rel=CUDA_REL, abs=CUDA_ABS)
+
+    return expect

@@ -1,5 +1,5 @@
-"""The binary trainer (engine.run.Trainer), lockstep comparison, reproducibility, checkpoints, the
-settings' declaration (layered defaults, migration) and the CLI."""
+"""The binary trainer (engine.run.Trainer), lockstep comparison, reproducibility, checkpoints (on the
+`--device` of the run), the settings' declaration (layered defaults, migration) and the CLI."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from engine.errors import SettingError
 from engine.run import Diverged, Run, RunOptions
 
 
-def config(dataset: str = "bars_stripes", method: str = "ml", **kw) -> BinaryConfig:
-    return BinaryConfig.create(dataset=dataset, method=method, device="cpu", **kw)
+def config(dataset: str = "bars_stripes", method: str = "ml", device: str = "cpu", **kw) -> BinaryConfig:
+    return BinaryConfig.create(dataset=dataset, method=method, device=device, **kw)
 
 
 def train(trainer: BinaryTrainer, steps: int) -> BinaryTrainer:
@@ -28,8 +28,8 @@ def train(trainer: BinaryTrainer, steps: int) -> BinaryTrainer:
 
 @pytest.mark.parametrize("method,after", [("ml", 3.6), ("cd", 4.2), ("pcd", 10.0), ("rm", 4.6),
                                           ("mpf", 3.7), ("nce", 7.0)])
-def test_every_method_learns_bars_and_stripes(method, after):
-    trainer = BinaryTrainer(config(method=method))
+def test_every_method_learns_bars_and_stripes(method, after, device):
+    trainer = BinaryTrainer(config(method=method, device=device))
     start = trainer.evaluate()["nll"]
     assert start == pytest.approx(16 * math.log(2), abs=1e-4)  # the all-zero model is uniform
     ev = train(trainer, 100).evaluate()
@@ -38,18 +38,18 @@ def test_every_method_learns_bars_and_stripes(method, after):
     assert 0 < ev["mass_on_patterns"] <= 1
 
 
-def test_a_method_gives_the_same_numbers_alone_and_in_lockstep():
-    alone = train(BinaryTrainer(config(method="cd", k=2)), 30).evaluate()
-    both = train(BinaryTrainer([config(method="ml"), config(method="cd", k=2), config(method="mpf")]), 30)
+def test_a_method_gives_the_same_numbers_alone_and_in_lockstep(device, same):
+    alone = train(BinaryTrainer(config(method="cd", k=2, device=device)), 30).evaluate()
+    both = train(BinaryTrainer([config(method=m, k=2, device=device) for m in ("ml", "cd", "mpf")]), 30)
     ev = both.evaluate()
     assert both.labels == ["ml", "cd-2", "mpf"]
-    assert ev["nll/cd-2"] == alone["nll"]
+    assert ev["nll/cd-2"] == same(alone["nll"])
     assert ev["nll"] == ev["nll/ml"]
 
 
-def test_same_seed_same_numbers_other_seed_other_numbers():
-    runs = [train(BinaryTrainer(config(method="pcd", seed=s)), 20).evaluate()["nll"] for s in (0, 0, 1)]
-    assert runs[0] == runs[1] != runs[2]
+def test_same_seed_same_numbers_other_seed_other_numbers(device, same):
+    runs = [train(BinaryTrainer(config(method="pcd", seed=s, device=device)), 20).evaluate()["nll"] for s in (0, 0, 1)]
+    assert runs[0] == same(runs[1]) and runs[1] != runs[2]
 
 
 def test_lockstep_needs_one_data_set_and_distinct_methods():
@@ -61,8 +61,8 @@ def test_lockstep_needs_one_data_set_and_distinct_methods():
         BinaryTrainer([])
 
 
-def test_ising_couplings_are_recovered_and_snapshotted():
-    trainer = train(BinaryTrainer([config("ising", "mpf", lr=0.05), config("ising", "ml", lr=0.05)]), 60)
+def test_ising_couplings_are_recovered_and_snapshotted(device):
+    trainer = train(BinaryTrainer([config("ising", m, device, lr=0.05) for m in ("mpf", "ml")]), 60)
     ev = trainer.evaluate()
     assert ev["j_corr/mpf"] > 0.95 and ev["j_corr/ml"] > 0.95
     assert ev["j_mae/mpf"] < 0.1
@@ -71,8 +71,8 @@ def test_ising_couplings_are_recovered_and_snapshotted():
     assert snap["J/ml"].shape == (16, 16) and np.allclose(snap["J/ml"], snap["J/ml"].T)
 
 
-def test_snapshot_holds_what_the_page_draws():
-    trainer = train(BinaryTrainer([config(method="ml"), config(method="cd", k=1)]), 5)
+def test_snapshot_holds_what_the_page_draws(device):
+    trainer = train(BinaryTrainer([config(method=m, k=1, device=device) for m in ("ml", "cd")]), 5)
     snap = trainer.snapshot()
     assert snap["labels"] == ["ml", "cd-1"]
     assert snap["samples/ml"].shape == (16, 16) and set(np.unique(snap["samples/ml"])) <= {0, 1}
@@ -82,15 +82,15 @@ def test_snapshot_holds_what_the_page_draws():
     assert set(snap["params/cd-1"]) == {"weight", "bias"}
 
 
-def test_rbm_trains_with_gibbs():
-    trainer = BinaryTrainer(config(method="cd", model="rbm", hidden=8, lr=0.1))
+def test_rbm_trains_with_gibbs(device):
+    trainer = BinaryTrainer(config(method="cd", model="rbm", hidden=8, lr=0.1, device=device))
     assert trainer.lanes[0].config.resolved_sampler == "gibbs"
     start = trainer.evaluate()["nll"]
     assert train(trainer, 100).evaluate()["nll"] < start - 1
 
 
-def test_run_drives_the_trainer_and_checkpoints_restore_exactly():
-    trainer = BinaryTrainer([config(method="pcd"), config(method="nce")])
+def test_run_drives_the_trainer_and_checkpoints_restore_exactly(device, same):
+    trainer = BinaryTrainer([config(method=m, device=device) for m in ("pcd", "nce")])
     run = Run(trainer, RunOptions(max_steps=12, evaluate_every_steps=4, snapshot_hz=1)).run_to_end()
     assert run.state == "finished" and [e["step"] for e in run.evaluations] == [4, 8, 12]
     assert run.history[-1]["step"] == 12 and "loss/nce" in run.history[-1]
@@ -98,7 +98,7 @@ def test_run_drives_the_trainer_and_checkpoints_restore_exactly():
     after = train(trainer, 5).evaluate()
     trainer.restore(saved)
     assert trainer.step_count == 12
-    assert train(trainer, 5).evaluate() == after
+    assert train(trainer, 5).evaluate() == same(after)
 
 
 @pytest.mark.parametrize("bad", [{"method": "sm"}, {"encoding": "ternary"}, {"lr": 0.0}, {"k": 0},
@@ -128,8 +128,8 @@ def test_version_1_dicts_with_data_still_load():
         BinaryConfig.from_dict({"schema_version": 2, "data": "ising"})  # version 2 has no `data`
 
 
-def test_a_diverged_run_names_only_binary_settings():
-    trainer = BinaryTrainer(config(method="ml", lr=10.0, optimizer="sgd"))
+def test_a_diverged_run_names_only_binary_settings(device):
+    trainer = BinaryTrainer(config(method="ml", lr=10.0, optimizer="sgd", device=device))
     trainer.lanes[0].model.weight.data.fill_(math.inf)
     with pytest.raises(Diverged) as info:
         trainer.headless(max_steps=3)

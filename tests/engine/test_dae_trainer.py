@@ -1,4 +1,5 @@
-"""The DAE trainer and the σ sweep: settings, snapshots, per-run reproducibility, checkpoints, a short run."""
+"""The DAE trainer and the σ sweep: settings, snapshots, per-run reproducibility, checkpoints, a short run
+(the trainers on the `--device` of the run)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ from engine.errors import SettingError
 from engine.run import Run, RunOptions
 from engine.training import init_parameters, make_generator
 
-SMALL = dict(width=32, view_grid=24, eval_grid=48, field_grid=5, profile_points=33, probes=6, latent_z=180,
-             device="cpu")
+SMALL = dict(width=32, view_grid=24, eval_grid=48, field_grid=5, profile_points=33, probes=6, latent_z=180)
 
 
-def test_snapshot_carries_the_pictures_and_metrics():
-    t = DAETrainer(DAEConfig(dataset="two_circles", **SMALL))
+@pytest.fixture
+def small(device):
+    """Small settings on the `--device` of the run (DAEConfig(**small, dataset=...))."""
+    return {**SMALL, "device": device}
+
+
+def test_snapshot_carries_the_pictures_and_metrics(small):
+    t = DAETrainer(DAEConfig(dataset="two_circles", **small))
     for _ in range(3):
         t.step()
     t.evaluate()
@@ -37,14 +43,14 @@ def test_snapshot_carries_the_pictures_and_metrics():
                 "latent_false_low", "latent_growth_exponent"):
         assert np.isfinite(s[key])
     # the drawn energy is the DAE's ‖y − r(y)‖² and the arrows its field
-    xy = torch.as_tensor(s["field_xy"])
+    xy = torch.as_tensor(s["field_xy"], device=t.device)
     with torch.no_grad():
-        assert np.allclose(s["field_uv"], (t.model(xy) - xy).numpy(), atol=1e-6)
+        assert np.allclose(s["field_uv"], (t.model(xy) - xy).cpu().numpy(), atol=1e-6)
     assert np.allclose(t.reconstruct(s["probe_in"]), s["probe_out"], atol=1e-6)
 
 
-def test_the_relaxed_energy_lies_above_f_infinity():
-    t = DAETrainer(DAEConfig(dataset="circle", **SMALL))
+def test_the_relaxed_energy_lies_above_f_infinity(small):
+    t = DAETrainer(DAEConfig(dataset="circle", **small))
     snap = t.snapshot()
     f_inf, f_beta = snap["latent_energy"], t.latent_grid(2.0)
     assert np.allclose(t.latent_grid(None), f_inf)
@@ -53,18 +59,18 @@ def test_the_relaxed_energy_lies_above_f_infinity():
     assert (t.latent_profile(2.0) >= snap["profile_latent"] - 1e-5).all()
 
 
-def test_same_seed_same_numbers():
+def test_same_seed_same_numbers(small, same):
     def losses(seed: int) -> list[float]:
-        t = DAETrainer(DAEConfig(dataset="two_lines", seed=seed, **SMALL))
+        t = DAETrainer(DAEConfig(dataset="two_lines", seed=seed, **small))
         return [t.step()["loss"] for _ in range(5)]
 
-    assert losses(3) == losses(3)
+    assert losses(3) == same(losses(3))
     assert losses(3) != losses(4)
 
 
-def test_randomness_is_per_run_not_global():
+def test_randomness_is_per_run_not_global(small, same):
     def losses() -> list[float]:
-        t = DAETrainer(DAEConfig(dataset="two_circles", seed=5, **SMALL))
+        t = DAETrainer(DAEConfig(dataset="two_circles", seed=5, **small))
         out = []
         for i in range(4):
             torch.manual_seed(1000 + i)  # another run (or the UI) drawing from the global generator
@@ -75,14 +81,14 @@ def test_randomness_is_per_run_not_global():
     torch.manual_seed(0)
     first = losses()
     torch.manual_seed(99)
-    assert losses() == first
+    assert losses() == same(first)
 
 
-def test_initial_weights_come_from_the_runs_seed():
-    t = DAETrainer(DAEConfig(seed=7, **SMALL))
+def test_initial_weights_come_from_the_runs_seed(small):
+    t = DAETrainer(DAEConfig(seed=7, **small))
     fresh = init_parameters(type(t.model)(2, 32, 2, 16), make_generator(7))
-    assert all(torch.equal(a, b) for a, b in zip(t.model.state_dict().values(), fresh.state_dict().values(),
-                                                 strict=True))
+    assert all(torch.equal(a.cpu(), b) for a, b in zip(t.model.state_dict().values(), fresh.state_dict().values(),
+                                                       strict=True))
 
 
 def test_failure_advice_names_only_dae_settings():
@@ -92,8 +98,8 @@ def test_failure_advice_names_only_dae_settings():
         assert name in advice
 
 
-def test_checkpoint_restore_round_trip():
-    t = DAETrainer(DAEConfig(dataset="ellipse", **SMALL))
+def test_checkpoint_restore_round_trip(small, same):
+    t = DAETrainer(DAEConfig(dataset="ellipse", **small))
     t.step()
     state = t.checkpoint()
     e0 = t.snapshot()["energy"]
@@ -102,11 +108,11 @@ def test_checkpoint_restore_round_trip():
     t.restore(state)
     assert t.step_count == 1
     assert np.allclose(t.snapshot()["energy"], e0)
-    assert [t.step()["loss"] for _ in range(5)] == after, "the generator is restored too"
+    assert [t.step()["loss"] for _ in range(5)] == same(after), "the generator is restored too"
 
 
-def test_short_training_shows_the_flat_spot_and_the_split():
-    cfg = DAEConfig(dataset="two_lines", sigma=0.5, steps=400, **{**SMALL, "width": 64})
+def test_short_training_shows_the_flat_spot_and_the_split(small):
+    cfg = DAEConfig(dataset="two_lines", sigma=0.5, steps=400, **{**small, "width": 64})
     run = Run(DAETrainer(cfg), RunOptions(max_steps=cfg.steps, evaluate_every_steps=400, snapshot_hz=0.1))
     run.run_to_end()
     ev = run.last_evaluation()
@@ -125,8 +131,8 @@ def test_short_training_shows_the_flat_spot_and_the_split():
     assert float(trainer.manifold.distance(end).mean()) < float(trainer.manifold.distance(start).mean())
 
 
-def test_sweep_trains_one_member_per_sigma_from_the_same_start():
-    sweep = SigmaSweepTrainer(DAEConfig(dataset="two_lines", **SMALL), sigmas=(0.8, 0.2))
+def test_sweep_trains_one_member_per_sigma_from_the_same_start(small):
+    sweep = SigmaSweepTrainer(DAEConfig(dataset="two_lines", **small), sigmas=(0.8, 0.2))
     assert sweep.sigmas == (0.2, 0.8)
     a, b = (m.model.state_dict() for m in sweep.members)
     assert all(torch.equal(a[k], b[k]) for k in a), "members start from the same weights"
@@ -177,8 +183,8 @@ def test_sigma_applies_to_gaussian_noise_and_drop_to_masking():
     assert DAEConfig.from_dict(cfg.to_dict()) == cfg
 
 
-def test_a_denoising_path_that_runs_away_stays_finite():
-    t = DAETrainer(DAEConfig(dataset="circle", **SMALL))
+def test_a_denoising_path_that_runs_away_stays_finite(small):
+    t = DAETrainer(DAEConfig(dataset="circle", **small))
     with torch.no_grad():  # a decoder a million times too large: repeating r overflows float32
         last = t.model.decoder[-1]
         last.weight.mul_(1e6)

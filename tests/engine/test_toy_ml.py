@@ -1,4 +1,5 @@
-"""Maximum likelihood on 2-D data: the objective, reproducibility and the shift invariance."""
+"""Maximum likelihood on 2-D data: the objective, reproducibility and the shift invariance (the trainer's
+tests on the `--device` of the run)."""
 
 from __future__ import annotations
 
@@ -52,34 +53,34 @@ def test_ml_gradient_pushes_down_on_data_and_up_where_the_model_puts_mass():
     assert torch.allclose(e_grid.grad, -torch.softmax(-e_grid.detach(), 0), atol=1e-7)
 
 
-def test_same_seed_same_numbers():
-    a, b = ToyTrainer(small()), ToyTrainer(small())
+def test_same_seed_same_numbers(device, same):
+    a, b = ToyTrainer(small(device=device)), ToyTrainer(small(device=device))
     la = [a.step()["loss"] for _ in range(20)]
     lb = [b.step()["loss"] for _ in range(20)]
-    assert la == lb
-    assert a.evaluate() == b.evaluate()
-    c = ToyTrainer(small(seed=1))
+    assert la == same(lb)
+    assert a.evaluate() == same(b.evaluate())
+    c = ToyTrainer(small(seed=1, device=device))
     assert [c.step()["loss"] for _ in range(20)] != la
 
 
-def test_training_lowers_kl():
-    t = ToyTrainer(small())
+def test_training_lowers_kl(device):
+    t = ToyTrainer(small(device=device))
     kl0 = t.evaluate()["kl"]
     for _ in range(150):
         t.step()
     assert t.evaluate()["kl"] < 0.6 * kl0
 
 
-def test_snapshot_has_energy_and_points():
-    t = ToyTrainer(small())
+def test_snapshot_has_energy_and_points(device):
+    t = ToyTrainer(small(device=device))
     t.step()
     snap = t.snapshot()
     assert snap["energy"].shape == (32, 32)
     assert snap["positives"].shape[1] == 2
 
 
-def test_checkpoint_restore_round_trip():
-    t = ToyTrainer(small())
+def test_checkpoint_restore_round_trip(device, same):
+    t = ToyTrainer(small(device=device))
     t.step()
     state = t.checkpoint()
     before = t.energy_grid().copy()
@@ -87,12 +88,12 @@ def test_checkpoint_restore_round_trip():
         t.step()
     assert (t.energy_grid() != before).any()
     t.restore(state)
-    assert (t.energy_grid() == before).all() and t.step_count == 1
+    assert t.energy_grid() == same(before) and t.step_count == 1
 
 
 @pytest.mark.parametrize("c", [-10.0, 0.0, 3.5, 40.0])
-def test_adding_a_constant_changes_log_z_only(c):
-    t = ToyTrainer(small())
+def test_adding_a_constant_changes_log_z_only(c, device):
+    t = ToyTrainer(small(device=device))
     for _ in range(10):
         t.step()
     check = shift_invariance(t.model, t.test_x, t.eval_grid, c)
@@ -121,26 +122,26 @@ def test_config_validation_messages():
     assert "ml" in available()
 
 
-def test_no_process_global_seeding():
+def test_no_process_global_seeding(device, same):
     """A run draws only from its own generators: the global torch stream does not change its numbers,
     and two runs interleaved give the same numbers as one alone."""
     torch.manual_seed(1)
-    a = ToyTrainer(small())
+    a = ToyTrainer(small(device=device))
     torch.manual_seed(2)
-    b = ToyTrainer(small())
+    b = ToyTrainer(small(device=device))
     la, lb = [], []
     for _ in range(5):
         la.append(a.step()["loss"])
         torch.rand(7)  # another thread drawing from the global stream
         lb.append(b.step()["loss"])
-    c = ToyTrainer(small())
-    assert la == lb == [c.step()["loss"] for _ in range(5)]
+    c = ToyTrainer(small(device=device))
+    assert la == same(lb) and lb == same([c.step()["loss"] for _ in range(5)])
 
 
-def test_checkpoint_restores_the_generator():
-    t = ToyTrainer(small())
+def test_checkpoint_restores_the_generator(device, same):
+    t = ToyTrainer(small(device=device))
     t.step()
     state = t.checkpoint()
     after = [t.step()["loss"] for _ in range(3)]
     t.restore(state)
-    assert [t.step()["loss"] for _ in range(3)] == after
+    assert [t.step()["loss"] for _ in range(3)] == same(after)

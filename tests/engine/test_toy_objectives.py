@@ -102,12 +102,12 @@ def test_pcd_chains_continue_and_reinit_restarts():
     assert out.scalars["reinit_frac"] == 1.0
 
 
-def test_pcd_same_seed_same_numbers():
+def test_pcd_same_seed_same_numbers(device, same):
     def losses():
-        t = ToyTrainer(ToyConfig(method="pcd", k=3, buffer=512, width=32, steps=5, seed=3))
+        t = ToyTrainer(ToyConfig(method="pcd", k=3, buffer=512, width=32, steps=5, seed=3, device=device))
         return [t.step()["loss"] for _ in range(5)]
 
-    assert losses() == losses()
+    assert losses() == same(losses())
 
 
 def test_nce_loss_is_log4_when_model_equals_noise():
@@ -199,9 +199,9 @@ def test_dsm_floor_matches_the_analytic_value():
 
 
 @pytest.mark.parametrize("method", ["cd", "pcd", "nce", "dsm"])
-def test_short_training_lowers_kl(method):
+def test_short_training_lowers_kl(method, device):
     cfg = ToyConfig(method=method, dataset="eight_gaussians", steps=150, width=64, k=5, buffer=1024,
-                    lr=3e-3, alpha=0.1 if method in ("cd", "pcd") else 0.0, eval_grid=100)
+                    lr=3e-3, alpha=0.1 if method in ("cd", "pcd") else 0.0, eval_grid=100, device=device)
     t = ToyTrainer(cfg)
     kl0 = t.evaluate()["kl"]
     for _ in range(cfg.steps):

@@ -127,11 +127,12 @@ def test_initial_particles():
         initial_particles(10, "nowhere", 2.0, generator=gen())
 
 
-def test_sampling_trainer_shows_the_mixing_problem():
+def test_sampling_trainer_shows_the_mixing_problem(device):
     """Frozen energy, particles from uniform noise: each stays on its side of the barrier, so the
     occupancy is the initial split (≈ ½), not the weights 0.3 / 0.7."""
     spec = ANALYTIC["separated_modes"]
-    trainer = SamplingTrainer(spec.make(), spec.box, SamplingConfig(particles=1000, steps_per_frame=20, eps=0.01))
+    trainer = SamplingTrainer(spec.make(), spec.box, SamplingConfig(particles=1000, steps_per_frame=20, eps=0.01),
+                              device=device)
     left_at_start = float((trainer.y[:, 0] < 0).float().mean())
     run = Run(trainer, RunOptions(max_steps=50, evaluate_every_steps=25)).run_to_end()
     ev = run.last_evaluation()
@@ -142,9 +143,9 @@ def test_sampling_trainer_shows_the_mixing_problem():
     assert snap["energy"].shape == (64, 64) and snap["particles"].shape == (256, 2)
 
 
-def test_sampling_trainer_moves_particles_each_step():
+def test_sampling_trainer_moves_particles_each_step(device):
     spec = ANALYTIC["gaussian"]
-    trainer = SamplingTrainer(spec.make(), spec.box, SamplingConfig(particles=300, shown=100))
+    trainer = SamplingTrainer(spec.make(), spec.box, SamplingConfig(particles=300, shown=100), device=device)
     before = trainer.snapshot()["particles"].copy()
     trainer.step()
     after = trainer.snapshot()["particles"]

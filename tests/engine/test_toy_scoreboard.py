@@ -1,4 +1,5 @@
-"""The scoreboard: every method on the same data, seed and budget; rows, floor, CLI, background run."""
+"""The scoreboard: every method on the same data, seed and budget; rows, floor, CLI, background run (the
+boards on the `--device` of the run)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from engine.run import Run, RunOptions
 from engine.toy.scoreboard import COLUMNS, ENTRY_KEYS, BoardTrainer, ScoreboardConfig, run_board
 
 
-def board(dataset: str, steps: int, entries: list[str]) -> ScoreboardConfig:
-    return ScoreboardConfig(dataset=dataset, steps=steps, methods=tuple(entries), device="cpu")
+def board(dataset: str, steps: int, entries: list[str], device: str = "cpu") -> ScoreboardConfig:
+    return ScoreboardConfig(dataset=dataset, steps=steps, methods=tuple(entries), device=device)
 
 
-def test_board_rows_have_every_column():
-    rows = run_board(board("eight_gaussians", 4, ["ml", "cd-1", "dsm"]))
+def test_board_rows_have_every_column(device):
+    rows = run_board(board("eight_gaussians", 4, ["ml", "cd-1", "dsm"], device))
     assert [r["method"] for r in rows] == ["ml", "cd-1", "dsm"]
     for r in rows:
         assert set(COLUMNS) <= set(r), r
@@ -31,8 +32,8 @@ def test_board_rows_have_every_column():
     assert rows[1]["config"]["k"] == 1
 
 
-def test_board_runs_in_the_background_with_progress():
-    trainer = BoardTrainer(board("rings", 3, ["nce", "pcd"]))
+def test_board_runs_in_the_background_with_progress(device):
+    trainer = BoardTrainer(board("rings", 3, ["nce", "pcd"], device))
     run = Run(trainer, RunOptions(max_steps=trainer.total_steps, snapshot_hz=50)).start()
     run.join(60)
     assert run.state == "finished", run.message
@@ -46,14 +47,14 @@ def test_board_runs_in_the_background_with_progress():
         assert float(torch.tensor(snap["surfaces"][key]).double().exp().sum() * cell) == pytest.approx(1, abs=1e-3)
 
 
-def test_same_seed_same_board():
-    a = run_board(board("eight_gaussians", 3, ["cd-10"]))[0]
-    b = run_board(board("eight_gaussians", 3, ["cd-10"]))[0]
-    assert a["kl"] == b["kl"] and a["nll"] == b["nll"]
+def test_same_seed_same_board(device, same):
+    a = run_board(board("eight_gaussians", 3, ["cd-10"], device))[0]
+    b = run_board(board("eight_gaussians", 3, ["cd-10"], device))[0]
+    assert a["kl"] == same(b["kl"]) and a["nll"] == same(b["nll"])
 
 
-def test_a_diverging_entry_is_reported_and_the_board_goes_on(monkeypatch):
-    sb = BoardTrainer(board("eight_gaussians", 2, ["cd-1", "nce"]))
+def test_a_diverging_entry_is_reported_and_the_board_goes_on(monkeypatch, device):
+    sb = BoardTrainer(board("eight_gaussians", 2, ["cd-1", "nce"], device))
     sb.step()  # starts cd-1
     trainer = sb._trainer
 

@@ -35,6 +35,7 @@ class ObjectiveContext:
     model: BinaryEnergy
     generator: torch.Generator  # the run's generator (on `device`)
     device: torch.device
+    capture: str = "off"  # the `capture` setting: "auto" replays CD / PCD's sweeps as CUDA graphs on a GPU
 
 
 class Objective(nn.Module):

@@ -17,7 +17,7 @@ import torch
 
 from engine.binary.models import BinaryEnergy
 from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, contrast, register
-from engine.binary.samplers import resolve_sampler, run_sampler
+from engine.binary.samplers import ChainSampler, resolve_sampler, run_sampler
 
 
 class ContrastiveDivergence(Objective):
@@ -26,9 +26,14 @@ class ContrastiveDivergence(Objective):
         if k < 1:
             raise ValueError("CD-k needs k >= 1 sampler sweeps")
         self.k, self.sampler, self.gen = k, resolve_sampler(sampler, ctx.model.kind), ctx.generator
+        # the k sweeps of every chain in one launch; captured and replayed on a GPU (same numbers)
+        self.chain = ChainSampler(self.sampler, ctx.model, k, ctx.generator, ctx.capture)
 
     def forward(self, model: BinaryEnergy, y: torch.Tensor) -> ObjectiveOut:
-        y_bar, rate = run_sampler(self.sampler, model, y, self.k, self.gen)
+        if model is self.chain.model:
+            y_bar, rate = self.chain(y)
+        else:  # another model than the one it was built with: op by op
+            y_bar, rate = run_sampler(self.sampler, model, y, self.k, self.gen)
         return contrast(model, y, y_bar, rate)
 
 

@@ -17,7 +17,7 @@ import torch
 
 from engine.binary.models import BinaryEnergy
 from engine.binary.objectives import Objective, ObjectiveContext, ObjectiveOut, contrast, register
-from engine.binary.samplers import resolve_sampler, run_sampler
+from engine.binary.samplers import ChainSampler, resolve_sampler, run_sampler
 
 
 class PersistentCD(Objective):
@@ -33,9 +33,14 @@ class PersistentCD(Objective):
         dtype = next(model.parameters()).dtype
         # a buffer, so checkpoints save and restore the particles with the model
         self.register_buffer("chains", model.encoding.encode(bits).to(dtype))
+        # the k sweeps of every chain in one launch; captured and replayed on a GPU (same numbers)
+        self.chain = ChainSampler(self.sampler, model, k, ctx.generator, ctx.capture)
 
     def forward(self, model: BinaryEnergy, y: torch.Tensor) -> ObjectiveOut:
-        moved, rate = run_sampler(self.sampler, model, self.chains, self.k, self.gen)
+        if model is self.chain.model:
+            moved, rate = self.chain(self.chains)
+        else:  # another model than the one it was built with: op by op
+            moved, rate = run_sampler(self.sampler, model, self.chains, self.k, self.gen)
         self.chains.copy_(moved)
         return contrast(model, y, moved, rate)
 

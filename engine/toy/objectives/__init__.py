@@ -18,8 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.capture import chain_generator
 from engine.registry import Registry
 from engine.toy.data import ToyDataset
+from engine.toy.samplers import LangevinSteps
+
+LANGEVIN_OFFSET = 40_000  # on a CUDA device, the Langevin noise generator: the run's seed + this
 
 
 @dataclass
@@ -40,6 +44,15 @@ class ObjectiveContext:
     device: torch.device
     seed: int = 0  # the run's seed, for draws kept apart from the run's stream (NCE's noise fit)
     dim: int = 2  # data dimension (the "PCD and dimension" experiment embeds 2-D data higher up)
+    capture: str = "off"  # the run's `capture` setting: the Langevin loops captured on a CUDA device
+
+    def langevin(self, k: int, eps: float, noise: float | None, clip_grad: float | None,
+                 box: float) -> LangevinSteps:
+        """The k-step Langevin loop of a contrastive method: its noise drawn from the run's generator, or
+        on a CUDA device from one of its own there (seed + LANGEVIN_OFFSET), captured per `capture`."""
+        gen = chain_generator(self.generator, self.seed, self.device, LANGEVIN_OFFSET)
+        return LangevinSteps(k, eps, noise, generator=gen, clip_grad=clip_grad, box=box, capture=self.capture,
+                             device=self.device)
 
 
 class Objective(nn.Module):
@@ -47,9 +60,16 @@ class Objective(nn.Module):
 
     #: True when the method needs the partition function (only maximum likelihood does)
     uses_grid: bool = False
+    #: the Langevin loop of a contrastive method (ObjectiveContext.langevin), None for the others
+    sampler: LangevinSteps | None = None
 
     def forward(self, model: nn.Module, batch: torch.Tensor) -> ObjectiveOut:  # pragma: no cover
         raise NotImplementedError
+
+    def generators(self) -> dict[str, torch.Generator]:
+        """Generators of its own beside the run's (a CUDA sampler's), saved and restored with checkpoints."""
+        gen = self.sampler.generator if self.sampler is not None else None
+        return {"langevin": gen} if gen is not None and gen.device.type == "cuda" else {}
 
 
 REGISTRY = Registry(__name__, __path__, order=("ml", "cd", "pcd", "nce", "dsm"))

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from engine.toy.objectives import Objective, ObjectiveContext, ObjectiveOut, register
-from engine.toy.samplers import langevin
 
 
 def contrastive_loss(e_pos: torch.Tensor, e_neg: torch.Tensor, alpha: float) -> tuple[torch.Tensor, dict]:
@@ -41,10 +40,10 @@ class ContrastiveDivergence(Objective):
         self.alpha, self.clip = alpha, clip_grad
         self.box = ctx.dataset.box * 1.5  # a loose fence: chains on a flat energy cannot fly off
         self.gen = ctx.generator
+        self.sampler = ctx.langevin(k, eps, noise, clip_grad, self.box)
 
     def forward(self, model: nn.Module, batch: torch.Tensor) -> ObjectiveOut:
-        neg = langevin(model, batch, self.k, self.eps, self.noise, generator=self.gen,
-                       clip_grad=self.clip, box=self.box).y
+        neg = self.sampler(model, batch)
         loss, scalars = contrastive_loss(model(batch), model(neg), self.alpha)
         return ObjectiveOut(loss, scalars, negatives=neg)
 

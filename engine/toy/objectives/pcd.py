@@ -26,7 +26,7 @@ from torch import nn
 from engine.errors import SettingError
 from engine.toy.objectives import Objective, ObjectiveContext, ObjectiveOut, register
 from engine.toy.objectives.cd import contrastive_loss
-from engine.toy.samplers import langevin, uniform_in_box
+from engine.toy.samplers import uniform_in_box
 
 SHOWN = 128  # buffer slots followed by the live view
 
@@ -39,6 +39,7 @@ class PersistentCD(Objective):
         self.alpha, self.clip, self.reinit = alpha, clip_grad, reinit
         self.dim, self.box, self.gen = ctx.dim, ctx.dataset.box, ctx.generator
         self.shown = shown
+        self.sampler = ctx.langevin(k, eps, noise, clip_grad, self.box)
         self.register_buffer("buffer", uniform_in_box(buffer, ctx.dim, self.box, self.gen).to(ctx.device))
 
     def _slots(self, n: int) -> torch.Tensor:
@@ -57,8 +58,7 @@ class PersistentCD(Objective):
         restart = torch.rand(idx.shape[0], generator=self.gen).to(start.device) < self.reinit
         noise = uniform_in_box(idx.shape[0], self.dim, self.box, self.gen).to(start.device)
         start = torch.where(restart[:, None], noise, start)
-        neg = langevin(model, start, self.k, self.eps, self.noise, generator=self.gen,
-                       clip_grad=self.clip, box=self.box).y
+        neg = self.sampler(model, start)
         self.buffer[idx] = neg  # chains go back to the slots they came from
         loss, scalars = contrastive_loss(model(batch), model(neg), self.alpha)
         scalars["reinit_frac"] = restart.float().mean().item()
