@@ -171,6 +171,11 @@ function draw(s) {
   }
 }
 
+function carryReinit(skipped, next) {
+  if (!skipped.reinit || !skipped.reinit.length) return;
+  next.reinit = Array.from(new Set([...(next.reinit || []), ...skipped.reinit]));
+}
+
 function tick(s) {
   s.raf = requestAnimationFrame(() => tick(s));
   const offset = s.offsets.length ? Math.max(...s.offsets) : 0;
@@ -179,10 +184,15 @@ function tick(s) {
   let next = null;
   // one frame per animation tick; when a late batch puts us behind the schedule, skip ahead so the
   // picture never trails the engine by more than the playback delay plus 0.15 s
-  while (s.queue.length > 1 && s.queue[1].t <= playAt - 0.15) s.queue.shift();
+  // a skipped frame's re-initialisations carry over to the next one, or its tail would span the jump
+  while (s.queue.length > 1 && s.queue[1].t <= playAt - 0.15) carryReinit(s.queue.shift(), s.queue[0]);
   if (s.queue.length && s.queue[0].t <= playAt) next = s.queue.shift();
   // when the run is paused or stepped there is nothing to wait for: show the newest at once
-  if (!next && s.queue.length && !s.config.running) next = s.queue.splice(0).pop();
+  if (!next && s.queue.length && !s.config.running) {
+    const rest = s.queue.splice(0);
+    for (let i = 0; i + 1 < rest.length; i++) carryReinit(rest[i], rest[i + 1]);
+    next = rest.pop();
+  }
   if (next) {
     s.current = next;
     if (next.pts.particles && s.config.trail > 0) {

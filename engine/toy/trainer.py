@@ -53,6 +53,7 @@ class ToyTrainer(TrainerBase):
         self.step_count = 0
         self._batch: torch.Tensor | None = None
         self._out = None
+        self._reinit_since: np.ndarray | None = None  # PCD: slots re-initialised since the last snapshot
 
     def state_modules(self) -> dict[str, Any]:
         return {"model": self.model, "objective": self.objective, "opt": self.opt}
@@ -83,6 +84,9 @@ class ToyTrainer(TrainerBase):
         self.opt.step()
         self.step_count += 1
         self._batch, self._out = batch, out
+        restarted = out.extras.get("reinit")
+        if restarted is not None:  # accumulated until the next picture (see `snapshot`)
+            self._reinit_since = restarted if self._reinit_since is None else self._reinit_since | restarted
         return out.scalars
 
     def energy_grid(self, grid: Grid | None = None) -> np.ndarray:
@@ -102,6 +106,10 @@ class ToyTrainer(TrainerBase):
             if out.negatives is not None:
                 snap["negatives"] = out.negatives[:SHOWN_POINTS, :2].detach().cpu().numpy()
             snap.update(out.extras)
+        if self._reinit_since is not None:
+            # every particle re-initialised since the last picture, not only in the last step: the live
+            # view cuts their tails (a jump drawn as a line would cross the whole box)
+            snap["reinit"], self._reinit_since = self._reinit_since, None
         return snap
 
     def evaluate(self) -> dict[str, float]:

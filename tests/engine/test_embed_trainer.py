@@ -21,18 +21,18 @@ from engine.training import make_generator
 METHODS = REGISTRY.names()
 
 
-def tiny(method: str, **kw) -> EmbedConfig:
+def tiny(method: str, device: str = "cpu", **kw) -> EmbedConfig:
     return EmbedConfig.create(dataset="digits", method=method, batch_size=32, width=8, proj_dim=16, queue_size=64,
-                              bank_negatives=64, device="cpu", **kw)
+                              bank_negatives=64, device=device, **kw)
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method_trains_and_is_reproducible(method):
+def test_every_method_trains_and_is_reproducible(method, device, same):
     losses = []
     for _ in range(2):
-        tr = EmbedTrainer(tiny(method))
+        tr = EmbedTrainer(tiny(method, device))
         losses.append([tr.step()["loss"] for _ in range(3)])
-    assert losses[0] == losses[1]
+    assert losses[0] == same(losses[1])
     assert all(np.isfinite(losses[0]))
     row = tr.step()
     assert 0 <= row["contrastive_acc"] <= 1
@@ -40,8 +40,8 @@ def test_every_method_trains_and_is_reproducible(method):
     assert snap["pair_a"].shape == snap["pair_b"].shape == (32, 16)
 
 
-def test_evaluate_reports_probes_and_map():
-    tr = EmbedTrainer(tiny("simclr"))
+def test_evaluate_reports_probes_and_map(device):
+    tr = EmbedTrainer(tiny("simclr", device))
     tr.step()
     ev = tr.evaluate()
     for key in ("linear_probe_acc", "knn_acc", "contrastive_acc_test", "effective_rank", "uniformity"):
@@ -81,21 +81,21 @@ def test_checkpoint_restore_round_trip():
 
 
 @pytest.mark.parametrize("method", ["simclr", "moco", "pirl"])
-def test_a_saved_checkpoint_continues_with_the_numbers_of_an_uninterrupted_run(method):
+def test_a_saved_checkpoint_continues_with_the_numbers_of_an_uninterrupted_run(method, device, same):
     """What --resume relies on: the checkpoint holds every state a step reads (model, optimiser, batch
     position, the objective's generator, MoCo's synced key encoder), it loads without running code
     (weights_only), and the augmentations of a step depend only on (seed, process, step)."""
-    whole = EmbedTrainer(tiny(method))
+    whole = EmbedTrainer(tiny(method, device))
     for _ in range(3):
         whole.step()
     buffer = io.BytesIO()
     torch.save(whole.checkpoint(), buffer)
     after = [whole.step()["loss"] for _ in range(3)]
-    resumed = EmbedTrainer(tiny(method))
+    resumed = EmbedTrainer(tiny(method, device))
     buffer.seek(0)
-    resumed.restore(torch.load(buffer, weights_only=True))
+    resumed.restore(torch.load(buffer, weights_only=True, map_location="cpu"))
     assert resumed.step_count == 3
-    assert [resumed.step()["loss"] for _ in range(3)] == after
+    assert [resumed.step()["loss"] for _ in range(3)] == same(after)
 
 
 def test_precision_plan():
