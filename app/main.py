@@ -12,12 +12,14 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only app/ on the path; pag
 import streamlit as st
 
 from app.pages_index import PAGES
-from app.startup import limit_threads
+from app.session import remember_browser
+from engine.scheduler import share_threads
 
 # numba's UMAP warm-up (~25 CPU-s, mostly holding the GIL) starts when the embedding page is first
 # opened, not here: at start-up it would slow every other page's live training for half a minute
-limit_threads()
+share_threads()  # torch's pool is process-wide: each admitted job's share (engine/scheduler.py)
 st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
+remember_browser()  # the cookie that lets a reload or a new tab of this browser find its runs
 
 nav = st.navigation(
     {

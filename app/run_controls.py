@@ -14,10 +14,13 @@ from typing import Any
 
 import streamlit as st
 
+from app.form import set_values, widget_key
 from app.session import RunSlots
 from engine.errors import SettingError
 from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run
+from engine.run.guard import learning_rate, lr_cut
 from engine.runfolder import RunFolder, attach, runs_root
+from engine.scheduler import TooManyJobs, default_scheduler, job_of, queue_run, release_run
 from engine.schema import Settings
 
 LABELS = {
@@ -30,7 +33,12 @@ LABELS = {
                    "the runs folder ($ENERGY_LAB_RUNS, default runs/): follow it and compare it on the Runs page.",
     "recording": "Run folder: `{path}` (see the Runs page)",
     "record_failed": "Not recorded: {why}",
+    "waiting": "Waiting: {place} in line (this server trains {jobs} at a time); training starts by itself.",
+    "queued": "Waiting",
 }
+# how often a waiting page looks at its place in line: each look redraws the page in the browser (~60 ms of a
+# core in headless Chromium) and runs a fragment on the server; the run itself starts the moment it is admitted
+WAIT_POLL_S = 5.0
 _RECORDED: weakref.WeakKeyDictionary[Run, Path] = weakref.WeakKeyDictionary()  # run → the folder it writes
 
 
@@ -50,21 +58,23 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     c1, c2, c3, c4 = buttons.columns(4)
     paused = run is not None and run.state == PAUSED and run.step > 0
     label = t["resume"] if paused else t["train"]
-    if c1.button(label, key=f"{key}_train", type="primary", icon=":material/play_arrow:", width="stretch"):
+    if c1.button(label, key=f"{key}_train", type="primary", icon=":material/play_arrow:", width="stretch") \
+            and not waiting(run):  # a run waiting in line keeps its place
         if run is None or run.state not in (RUNNING, PAUSED) or (
                 run.state == PAUSED and run.step == 0 and st.session_state.get(cfg_key) != config):
             run = slots.replace(name, make_run(config))
             st.session_state[cfg_key] = config
             if record:
                 record_run(run, name, config, t)
-            run.start()
+            admit(run, slots.owner)
         elif run.state == PAUSED:
             if record and run.step == 0:  # a run made by Reset, trained for the first time
                 record_run(run, name, config, t)
-            run.resume()
+            admit(run, slots.owner)
     if c2.button(t["pause"], key=f"{key}_pause", width="stretch", icon=":material/pause:",
                  disabled=run is None or run.state != RUNNING):
         run.pause()
+        release_run(run)  # a paused run gives its place in line to the next
     if c3.button(t["step"], key=f"{key}_step", width="stretch", icon=":material/skip_next:"):
         if run is None or run.state not in (RUNNING, PAUSED):
             run = slots.replace(name, make_run(config))
@@ -79,7 +89,70 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
         st.caption(t["changed"])
     if run is not None and run in _RECORDED:
         st.caption(t["recording"].format(path=_RECORDED[run]))
+    if waiting(run):
+        waiting_line(run, t)
+    if run is not None and run.state == FAILED and run.guard.rolled_back_to is not None:
+        offer_continue(slots, name, run, config, key)
     return run
+
+
+CONTINUE = {"plain": "Continue from the rolled-back model",
+            "lr": "Continue from the rolled-back model (lr → {lr:.3g})",
+            "help": "Train on from the last good checkpoint (its step count kept) instead of starting over; "
+                    "the learning rate becomes the smaller one the experiment suggests."}
+
+
+def offer_continue(slots: RunSlots, name: str, run: Run, config: object, key: str) -> None:
+    """After a divergence: a button that trains on from the rolled-back model at the suggested smaller lr."""
+    lr = learning_rate(run.trainer)
+    cut = lr_cut(run.trainer)
+    label = CONTINUE["plain"] if lr is None else CONTINUE["lr"].format(lr=lr * cut)
+    st.button(label, key=f"{key}_continue", icon=":material/replay:", help=CONTINUE["help"],
+              on_click=continue_run, args=(slots, name, run, config, key, None if lr is None else cut))
+
+
+def continue_run(slots: RunSlots, name: str, run: Run, config: object, key: str, cut: float | None) -> None:
+    """(The button's callback, before the page redraws.) Put the continued run in the slot and train it; the
+    form's lr follows the optimiser's, so the page does not report changed settings."""
+    if slots.get(name) is not run or run.state != FAILED:
+        return  # a second click, or the run was replaced meanwhile
+    lr = learning_rate(run.trainer)
+    new = slots.replace(name, run.continue_from_rollback(cut))
+    cfg_key, lr_key = f"_cfg_{key}", widget_key(key, "lr")
+    if cut is not None and isinstance(config, Settings) and getattr(config, "lr", None) == lr \
+            and lr_key in st.session_state:
+        set_values(type(config), key, {"lr": lr * cut})
+        st.session_state[cfg_key] = config.with_(lr=lr * cut)
+    admit(new, slots.owner)
+
+
+def admit(run: Run, owner: str) -> None:
+    """Start (or resume) `run` once the process-wide scheduler admits it; say why if it refuses."""
+    try:
+        queue_run(run, owner)
+    except TooManyJobs as exc:
+        st.error(str(exc))
+
+
+def waiting(run: Run | None) -> bool:
+    """Is `run` waiting in the scheduler's line?"""
+    job = job_of(run) if run is not None else None
+    return job is not None and job.position() > 0
+
+
+def ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+@st.fragment(run_every=WAIT_POLL_S)
+def waiting_line(run: Run, t: dict[str, str]) -> None:
+    """The run's place in line, redrawn every WAIT_POLL_S; the whole page once it starts (it goes live)."""
+    job = job_of(run)
+    place = job.position() if job is not None else 0
+    if place == 0:
+        st.rerun()
+    jobs = default_scheduler().max_jobs
+    st.info(t["waiting"].format(place=ordinal(place), jobs=jobs), icon=":material/hourglass_top:")
 
 
 def recorded_settings(config: Any) -> dict[str, dict[str, Any]]:
@@ -102,9 +175,15 @@ def record_run(run: Run, name: str, config: Any, text: dict[str, str]) -> None:
     experiment = next(iter(settings), name).split(".")[0]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path, n = runs_root() / f"{name}-{stamp}", 1
-    while path.exists():  # two runs started in the same second (two tabs)
-        n += 1
-        path = runs_root() / f"{name}-{stamp}-{n}"
+    while True:  # claim the name with an atomic mkdir: two browsers may press Train in the same second
+        try:
+            path.mkdir(parents=True)
+            break
+        except FileExistsError:
+            n += 1
+            path = runs_root() / f"{name}-{stamp}-{n}"
+        except OSError:  # not writable: RunFolder.create says why
+            break
     try:
         folder = RunFolder.create(path, experiment, settings)
     except SettingError as exc:  # the runs folder cannot be written: train anyway, and say why
@@ -120,7 +199,7 @@ def status_line(run: Run | None, text: dict[str, str] | None = None) -> None:
         st.caption(t["idle"])
         return
     s = run.summary()
-    label = t.get(s["state"], s["state"])
+    label = t["queued"] if waiting(run) else t.get(s["state"], s["state"])
     parts = [f"**{label}** · step {s['step']:,}", f"{s['steps_per_s']:.0f} steps/s"]
     for k in ("kl", "nll"):
         if k in s:

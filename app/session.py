@@ -1,22 +1,42 @@
-"""One run per browser session, isolated from other sessions; closing the tab frees it.
+"""A browser's runs, kept process-wide under a browser token: a network blip, a reload or a new tab finds them.
 
-The slot lives in a session-scoped `st.cache_resource`, whose `on_release` runs when the session
-disconnects: it stops every run the session still owns.
+The token is a random string the browser keeps in a cookie (written once by a tiny component) and sends when a
+page connects (`st.context.cookies`); within one Streamlit session it also sits in `st.session_state`, so a
+reconnecting websocket keeps it even without cookies. The registry maps token → `RunSlots` (one run per page
+slot). A token's runs are released — stopped, their places in the scheduler's line given back — once none of
+its Streamlit sessions has been connected for the grace period (ENERGY_LAB_SESSION_GRACE_S, default 10 min).
+A reaper thread does that: never the server's event loop, which is where Streamlit releases a session-scoped
+cache when a websocket drops (why runs no longer live in one: every blip stopped them, and each stop could
+hold the loop — and every other student — for up to a second).
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from engine.run import Run
+from engine.scheduler import ServeSettings, release_run
+
+COOKIE = "energy_lab_browser"
+COOKIE_DAYS = 30
+TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+SESSIONS_KEPT = 16  # Streamlit session ids remembered per browser (each reload makes one)
 
 
 class RunSlots:
-    """The runs of one browser session, by name (one per page)."""
+    """The runs of one browser, by slot name (one per page, plus the pages' jobs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str = "") -> None:
+        self.owner = owner  # the browser token: whose places these runs take in the scheduler's line
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
@@ -25,12 +45,13 @@ class RunSlots:
             return self._runs.get(name)
 
     def replace(self, name: str, run: Run | None) -> Run | None:
-        """Put `run` in the slot (stopping the run it replaces) and return it."""
+        """Put `run` in the slot (stopping the run it replaces, and giving back its place) and return it."""
         with self._lock:
             old = self._runs.pop(name, None)
             if run is not None:
                 self._runs[name] = run
         if old is not None and old is not run:
+            release_run(old)
             old.stop()
         return run
 
@@ -38,16 +59,144 @@ class RunSlots:
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
         for run in runs:
+            release_run(run)
+        for run in runs:
             run.stop()
 
     def __len__(self) -> int:
         return len(self._runs)
 
 
-def _release(slots: RunSlots) -> None:
-    slots.stop_all()
+def _connected(session_id: str) -> bool:
+    """Is this Streamlit session's websocket connected now? (False outside a server, e.g. under AppTest.)"""
+    return Runtime.exists() and Runtime.instance().is_active_session(session_id)
 
 
-@st.cache_resource(scope="session", on_release=_release, show_spinner=False)
+@dataclass
+class _Browser:
+    slots: RunSlots
+    last_contact: float
+    sessions: dict[str, None] = field(default_factory=dict)  # its Streamlit session ids, oldest first
+
+
+class SessionRegistry:
+    """token → RunSlots, for the whole process; a token silent for `grace_s` seconds is released."""
+
+    def __init__(self, grace_s: float, *, connected: Callable[[str], bool] = _connected,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.grace_s, self._connected, self._clock = grace_s, connected, clock
+        self._browsers: dict[str, _Browser] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._reaper: threading.Thread | None = None
+        self.released = 0  # browsers released so far
+
+    def slots(self, token: str, session_id: str | None = None) -> RunSlots:
+        """The browser's runs (made on first use); marks the contact and remembers the session."""
+        with self._lock:
+            browser = self._browsers.get(token)
+            if browser is None:
+                browser = self._browsers[token] = _Browser(RunSlots(token), self._clock())
+            browser.last_contact = self._clock()
+            if session_id is not None:
+                browser.sessions.pop(session_id, None)
+                browser.sessions[session_id] = None
+                while len(browser.sessions) > SESSIONS_KEPT:
+                    del browser.sessions[next(iter(browser.sessions))]
+            return browser.slots
+
+    def sweep(self) -> list[str]:
+        """Note which browsers are connected; release those silent for longer than the grace period."""
+        now = self._clock()
+        with self._lock:
+            browsers = list(self._browsers.items())
+        expired = []
+        for token, browser in browsers:  # outside the lock: asking the runtime takes its own
+            if any(self._connected(sid) for sid in list(browser.sessions)):
+                browser.last_contact = now
+            elif now - browser.last_contact > self.grace_s:
+                expired.append(token)
+        released = []
+        with self._lock:
+            for token in expired:
+                browser = self._browsers.get(token)
+                if browser is not None and now - browser.last_contact > self.grace_s:
+                    released.append(self._browsers.pop(token))
+        for browser in released:
+            browser.slots.stop_all()
+        self.released += len(released)
+        return [b.slots.owner for b in released]
+
+    def start_reaper(self, every_s: float | None = None) -> None:
+        """Sweep every `every_s` seconds (default: a quarter of the grace period, at most 5 s) on a daemon thread."""
+        every = every_s if every_s is not None else min(5.0, self.grace_s / 4)
+
+        def reap() -> None:
+            while not self._closed.wait(every):
+                self.sweep()
+
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=reap, name="energy-lab-session-reaper", daemon=True)
+            self._reaper.start()
+
+    def close(self) -> None:
+        """Stop the reaper and release every browser (tests; a cleared resource cache)."""
+        self._closed.set()
+        with self._lock:
+            browsers, self._browsers = list(self._browsers.values()), {}
+        for browser in browsers:
+            browser.slots.stop_all()
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._browsers
+
+    def __len__(self) -> int:
+        return len(self._browsers)
+
+
+# ---- Streamlit glue ------------------------------------------------------------------------------
+@st.cache_resource(on_release=SessionRegistry.close, show_spinner=False)
+def registry() -> SessionRegistry:
+    """The process's registry (clearing the resource cache releases every browser's runs)."""
+    reg = SessionRegistry(ServeSettings.from_environ().grace_s)
+    reg.start_reaper()
+    return reg
+
+
+def _cookie_token() -> str | None:
+    """The token the browser sent in its cookie when this session connected (None: none, or not a token)."""
+    cookie = st.context.cookies.get(COOKIE)
+    return cookie if isinstance(cookie, str) and TOKEN.fullmatch(cookie) else None
+
+
+def browser_token() -> str:
+    """This browser's token: the session's, else the cookie's, else a new one (remembered by `remember_browser`)."""
+    token = st.session_state.get("_browser_token")
+    if token is None:
+        token = _cookie_token() or secrets.token_urlsafe(24)
+        st.session_state["_browser_token"] = token
+    return token
+
+
+_COOKIE_JS = """
+export default function ({ data }) {
+  const secure = location.protocol === "https:" ? "; Secure" : "";
+  document.cookie = `${data.name}=${data.token}; Path=/; Max-Age=${data.max_age}; SameSite=Strict${secure}`;
+}
+"""
+_cookie_writer = st.components.v2.component("energy_lab_browser_token", js=_COOKIE_JS)
+
+
+def remember_browser() -> None:
+    """Keep the token in the browser's cookie (drawn, invisibly, only while the cookie does not hold it yet)."""
+    token = browser_token()
+    if _cookie_token() != token:
+        with st.sidebar:
+            _cookie_writer(key="_browser_cookie", height=0,
+                           data={"name": COOKIE, "token": token, "max_age": COOKIE_DAYS * 86_400})
+
+
 def run_slots() -> RunSlots:
-    return RunSlots()
+    """This browser's runs (the same object in every tab and session of the browser, until released)."""
+    ctx = get_script_run_ctx()
+    return registry().slots(browser_token(), ctx.session_id if ctx is not None else None)

@@ -11,7 +11,7 @@ from app.form import settings_form
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
 from engine.embed import views
-from engine.embed.baselines import BaselineJob
+from engine.embed.baselines import Baselines, baselines_run, results_of, settings_key
 from engine.embed.config import EmbedConfig
 from engine.embed.data import missing_files
 from engine.embed.project import start_warm_up
@@ -25,7 +25,7 @@ from engine.embed.sweeps import (
 )
 from engine.embed.trainer import DeferredTrainer, SupervisedTrainer
 from engine.errors import SettingError
-from engine.run import FINISHED, Run, RunOptions
+from engine.run import FAILED, FINISHED, Run, RunOptions
 
 TEXT = {
     "title": "Contrastive embedding",
@@ -44,6 +44,7 @@ TEXT = {
     "status": "epoch {epoch} · {ips:,.0f} images/s · {seconds:.0f} s of training",
     "status_help": "The probe is refitted every few seconds on frozen features of the whole training split.",
     "baselines_wait": "Baselines (raw pixels, random encoder) are being computed in the background…",
+    "baselines_failed": "Baselines not computed: {why}",
     "map": "Embedding map",
     "map_mode": "Projection",
     "map_modes": {"pca": "PCA (at once)", "umap": "UMAP (when ready)"},
@@ -86,7 +87,7 @@ TEXT = {
     "error_prefix": "Stopped: ",
 }
 
-SLOT, SUP_SLOT = "embed", "embed_supervised"
+SLOT, SUP_SLOT, BASE_SLOT = "embed", "embed_supervised", "embed_baselines"
 SWEEPS = {"why": (WhyCosineSettings, why_cosine), "neg": (NegativesSettings, negatives_and_dimension),
           "temp": (TemperatureSettings, temperature)}
 LIVE_OPTIONS = dict(snapshot_hz=2.0, evaluate_every_s=4.0, frames_kept=8, checkpoint_every_s=30.0)
@@ -94,8 +95,14 @@ LIVE_OPTIONS = dict(snapshot_hz=2.0, evaluate_every_s=4.0, frames_kept=8, checkp
 st.title(TEXT["title"])
 st.markdown(TEXT["intro"])
 slots = run_slots()
-warm = start_warm_up()  # numba compiles UMAP's kernels in a background thread, once per server
 ss = st.session_state
+if ss.get("embed_reset"):  # Reset stops the run and its baselines, first thing and all at once
+    for started in (slots.get(SLOT), slots.get(BASE_SLOT), slots.get(SUP_SLOT)):
+        if started is not None:
+            started.stop(timeout=0)  # raise the flags now; run_controls waits for the run
+    slots.replace(BASE_SLOT, None)
+    slots.replace(SUP_SLOT, None)
+warm = start_warm_up()  # numba compiles UMAP's kernels in a background thread, once per server
 
 st.sidebar.subheader(TEXT["settings"])
 config: EmbedConfig | None = settings_form(EmbedConfig, key="embed")
@@ -108,12 +115,22 @@ def make_run(cfg: EmbedConfig) -> Run:
     return Run(DeferredTrainer(cfg), RunOptions(**LIVE_OPTIONS), name="embed")
 
 
+def start_baselines(cfg: EmbedConfig) -> None:
+    """The raw-pixel and random-encoder lines: heavy (a probe on every image), so computed only when Train or
+    Step is pressed, at most one job per session; a job for other settings is stopped and replaced."""
+    job = slots.get(BASE_SLOT)
+    same = job is not None and settings_key(job.trainer.config) == settings_key(cfg)  # type: ignore[attr-defined]
+    if not (same and job.alive):  # (computing already)
+        slots.replace(BASE_SLOT, None if Baselines(cfg).done else baselines_run(cfg).start())
+
+
 run = run_controls(slots, SLOT, config, make_run, key="embed") if config is not None else slots.get(SLOT)
 run_config: EmbedConfig | None = run.trainer.config if run is not None else config  # type: ignore[attr-defined]
+if run_config is not None and (ss.get("embed_train") or ss.get("embed_step")):
+    start_baselines(run_config)
 if st.button(TEXT["supervised"], key="embed_supervised", disabled=run is None or run_config is None):
     options = RunOptions(max_seconds=max(run.elapsed, 5.0), evaluate_every_s=None, snapshot_hz=0.5)
     slots.replace(SUP_SLOT, Run(SupervisedTrainer(run_config), options, name="embed-supervised").start())
-baselines = BaselineJob.for_config(run_config) if run_config is not None else None
 
 
 def map_view(r: Run) -> views.MapView:
@@ -135,13 +152,14 @@ def live_status() -> None:
         st.caption(TEXT["loading"])
         return
     st.caption(TEXT["status"].format(**views.status(snap.data)), help=TEXT["status_help"])
-    if baselines is not None and not baselines.done.is_set():
+    job = slots.get(BASE_SLOT)
+    if job is not None and job.alive:
         st.caption(TEXT["baselines_wait"])
-    elif baselines is not None and baselines.error:
-        st.warning(baselines.error)
+    elif job is not None and job.state == FAILED:
+        st.warning(TEXT["baselines_failed"].format(why=job.message))
     sup = slots.get(SUP_SLOT)
     done = sup.last_evaluation() if sup is not None and sup.state == FINISHED else None
-    lines = views.baseline_lines(baselines.results if baselines is not None else {}, done)
+    lines = views.baseline_lines(results_of(r.trainer.config, job), done)
     fig = draw.curves_figure(views.curves(r.history[-3000:], list(r.evaluations)), lines, r.step)
     st.plotly_chart(fig, key="embed_curves", width="stretch")
 

@@ -1,5 +1,5 @@
-"""Background threads of this package (UMAP warm-up and layouts, baseline probes), started as
-daemons and wound down at interpreter exit.
+"""Background threads of this package (UMAP warm-up and layouts), started as daemons and wound down
+at interpreter exit. (The baseline probes are Runs: engine/embed/baselines.py.)
 
 A daemon thread that is inside torch or numba native code when the interpreter finalises can abort
 the process ("terminate called without an active exception", exit status 134). So every thread
@@ -19,10 +19,6 @@ EXIT_WAIT_S = 60.0  # the longest exit waits in total (a cold numba compile can 
 
 _threads: list[tuple[threading.Thread, Callable[[], object] | None]] = []
 _lock = threading.Lock()
-
-
-class Cancelled(Exception):
-    """Raised inside a cooperative job when its cancel event is set."""
 
 
 def start(target: Callable[[], None], name: str, cancel: threading.Event | None = None) -> threading.Thread:

@@ -4,32 +4,41 @@ geometry of the embedding (effective rank, uniformity on the sphere).
 The probe is multinomial logistic regression on standardised features, fitted by L-BFGS on the
 training split; its L2 penalty is chosen on a validation fifth of the training split, then the
 probe is refitted on the whole training split and scored once on the held-out test split.
+
+Every chunked loop here (feature batches, an encoder's blocks under `stoppable`, the probe's L-BFGS
+evaluations, kNN batches) calls engine.run.cancel.check(), so a Stop ends an evaluation within a
+fraction of a second even where the whole of it takes a minute (ResNet-18 on a CPU).
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.embed.background import Cancelled
 from engine.embed.imageset import to_float
 from engine.errors import SettingError
+from engine.run import cancel
 
 Tensor = torch.Tensor
 PROBE_PENALTIES = (1e-4, 1e-3, 1e-2)
+CPU_BATCH, DEVICE_BATCH = 256, 1024  # images per chunk of a feature extraction
 
 
 @torch.no_grad()
-def extract(fn: Callable[[Tensor], Tensor], x: Tensor, device: torch.device, batch: int = 1024,
+def extract(fn: Callable[[Tensor], Tensor], x: Tensor, device: torch.device, batch: int | None = None,
             autocast: Callable | None = None) -> Tensor:
-    """fn applied to uint8 images in batches on `device` → float32 features on the CPU."""
+    """fn applied to uint8 images in batches on `device` → float32 features on the CPU. Default batch:
+    1,024 images on an accelerator; 256 on the CPU, as fast per image there, and a 4× finer grain for a Stop
+    (one ResNet-18 layer over 1,024 shapes images takes up to a second on a loaded 2-core CPU)."""
+    batch = batch or (CPU_BATCH if torch.device(device).type == "cpu" else DEVICE_BATCH)
     out = []
     for i in range(0, len(x), batch):
+        cancel.check("the feature extraction")
         xb = to_float(x[i : i + batch].to(device, non_blocking=True))
         if autocast is not None:
             with autocast():
@@ -37,6 +46,22 @@ def extract(fn: Callable[[Tensor], Tensor], x: Tensor, device: torch.device, bat
         else:
             out.append(fn(xb).float().cpu())
     return torch.cat(out)
+
+
+@contextmanager
+def stoppable(module: nn.Module) -> Iterator[None]:
+    """Within this block, a Stop is checked before the forward of each of `module`'s submodules: one
+    ResNet-18 forward of 1,024 images takes seconds on a CPU, one of its layers a fraction of that.
+    Nothing is added outside a cancel scope (the CLI, benchmarks)."""
+    if not cancel.active():
+        yield
+        return
+    handles = [m.register_forward_pre_hook(lambda *_: cancel.check("the evaluation")) for m in module.modules()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def frozen(module: nn.Module):
@@ -58,8 +83,7 @@ def _standardise(train: Tensor, test: Tensor) -> tuple[Tensor, Tensor]:
     return (train - mean) / std, (test - mean) / std
 
 
-def _fit_logistic(x: Tensor, y: Tensor, n_classes: int, penalty: float, max_iter: int,
-                  cancel: threading.Event | None = None) -> nn.Linear:
+def _fit_logistic(x: Tensor, y: Tensor, n_classes: int, penalty: float, max_iter: int) -> nn.Linear:
     # the probe starts from zero (deterministic, no random draw)
     lin = nn.utils.skip_init(nn.Linear, x.shape[1], n_classes)
     nn.init.zeros_(lin.weight)
@@ -69,8 +93,7 @@ def _fit_logistic(x: Tensor, y: Tensor, n_classes: int, penalty: float, max_iter
                             line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9)
 
     def closure():
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("the probe was cancelled")
+        cancel.check("the probe")
         opt.zero_grad()
         loss = F.cross_entropy(lin(xd), y) + 0.5 * penalty * lin.weight.pow(2).sum()
         loss.backward()
@@ -87,8 +110,7 @@ def _accuracy(lin: nn.Linear, x: Tensor, y: Tensor) -> float:
 
 
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor,
-                 penalties: tuple[float, ...] = PROBE_PENALTIES, max_iter: int = 150,
-                 cancel: threading.Event | None = None) -> float:
+                 penalties: tuple[float, ...] = PROBE_PENALTIES, max_iter: int = 150) -> float:
     """Held-out accuracy of a linear classifier on frozen features (penalty chosen on validation)."""
     train_x, test_x = _standardise(train_x.float().flatten(1), test_x.float().flatten(1))
     n_classes = int(max(train_y.max(), test_y.max())) + 1
@@ -98,10 +120,10 @@ def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
         perm = torch.randperm(len(train_y), generator=gen)
         n_val = max(len(perm) // 5, 1)
         val, fit = perm[:n_val], perm[n_val:]
-        scores = [_accuracy(_fit_logistic(train_x[fit], train_y[fit], n_classes, p, max_iter // 2, cancel),
+        scores = [_accuracy(_fit_logistic(train_x[fit], train_y[fit], n_classes, p, max_iter // 2),
                             train_x[val], train_y[val]) for p in penalties]
         best = penalties[max(range(len(penalties)), key=lambda i: (scores[i], -i))]
-    lin = _fit_logistic(train_x, train_y, n_classes, best, max_iter, cancel)
+    lin = _fit_logistic(train_x, train_y, n_classes, best, max_iter)
     return _accuracy(lin, test_x, test_y)
 
 
@@ -112,6 +134,7 @@ def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tenso
     n_classes = int(max(train_y.max(), test_y.max())) + 1
     correct = 0
     for i in range(0, len(b), 1024):
+        cancel.check("the kNN vote")
         sim = b[i : i + 1024] @ a.T
         top, idx = sim.topk(min(k, len(a)), dim=1)
         votes = torch.zeros(len(top), n_classes).scatter_add_(1, train_y[idx], top.clamp(min=0) + 1e-6)

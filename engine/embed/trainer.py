@@ -45,6 +45,7 @@ from engine.embed.evaluate import (
     frozen,
     knn_accuracy,
     linear_probe,
+    stoppable,
     uniformity,
 )
 from engine.embed.imageset import ImageSet, to_float
@@ -227,11 +228,12 @@ class EmbedTrainer(TrainerBase):
         """Probe and kNN accuracy on frozen features, held-out contrastive accuracy, embedding geometry.
         Also keeps the map's embeddings for `snapshot()`: z of `map_size` images (test split first,
         then training images) and of the two fixed views of the first `MAP_PAIRS` test images.
-        Under torchrun only process 0 evaluates (the others return nothing and train on)."""
+        Under torchrun only process 0 evaluates (the others return nothing and train on). Inside a Run,
+        a Stop ends it between two encoder layers or probe iterations (engine/run/cancel.py)."""
         if not self.dist.is_main:
             return {}
         metric = getattr(self.objective, "metric", "cosine")
-        with frozen(self.encoder), frozen(self.objective), torch.no_grad():
+        with frozen(self.encoder), frozen(self.objective), stoppable(self.encoder), torch.no_grad():
             feats_train = self.features(self.data.x_train)
             feats_test = self.features(self.data.x_test)
             h_map = torch.cat([feats_test, feats_train])[: self.config.map_size]
@@ -317,7 +319,7 @@ class SupervisedTrainer(TrainerBase):
 
     def evaluate(self) -> dict[str, float]:
         enc = self.model.encoder
-        with frozen(enc):
+        with frozen(enc), stoppable(enc):
             auto = lambda: self.precision.autocast(self.device)
             ftr = extract(lambda x: enc(self.precision.images(x)), self.data.x_train, self.device, autocast=auto)
             fte = extract(lambda x: enc(self.precision.images(x)), self.data.x_test, self.device, autocast=auto)
@@ -367,6 +369,9 @@ class DeferredTrainer:
 
     def checkpoint(self) -> dict[str, Any]:
         return self._get().checkpoint()
+
+    def state_modules(self) -> dict[str, Any]:
+        return self._get().state_modules()
 
     def restore(self, state: dict[str, Any]) -> None:
         self._get().restore(state)

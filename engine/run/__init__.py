@@ -3,7 +3,8 @@
     options.py    Trainer / CheckpointingTrainer protocols, RunOptions, the states
     control.py    Run: the thread, the state machine, callbacks, the loop; live_runs and the atexit hook
     recording.py  Recorder: the snapshot ring, bounded history and evaluations; Snapshot
-    guard.py      Guard: non-finite checks, finite-only checkpoints, rollback, the failure message
+    guard.py      Guard: non-finite checks, finite-only checkpoints, rollback, the failure message, the lr cut
+    cancel.py     cancel scopes: a Stop reaches chunked work in flight (Cancelled, check)
     headless.py   train_headless and Diverged
 """
 

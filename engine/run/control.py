@@ -6,6 +6,12 @@ once and stopped. What it produces (pictures, history, evaluations) goes to its 
 Nothing here knows about Streamlit. Observers use callbacks (minGPT style):
 ``run.add_callback("on_snapshot", fn)``; events: on_step, on_snapshot, on_evaluate, on_checkpoint (after
 each checkpoint the guard kept: `run.guard.latest()`), on_end.
+
+Stop means stop: the loop runs inside a cancel scope (engine/run/cancel.py), so long work that checks it
+between chunks (an image encoder's evaluation) ends within a chunk of `stop()`, and the run ends STOPPED.
+An error the user caused (engine.errors.LabError, e.g. a refused data file) ends a background run FAILED
+with its message and nothing else; any other exception is a bug and is re-raised (its traceback shows).
+A run that diverged and was rolled back can be continued: `continue_from_rollback()`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from engine.run.guard import Guard, first_non_finite
+from engine.errors import LabError
+from engine.run.cancel import Cancelled, scope
+from engine.run.guard import Guard, first_non_finite, scale_learning_rates
 from engine.run.options import FAILED, FINISHED, IDLE, PAUSED, RUNNING, STOPPED, RunOptions, Trainer
 from engine.run.recording import Recorder, Snapshot
 
@@ -60,6 +68,7 @@ class Run:
         self._pending_steps = 0
         self._commands: list[Callable[[Any], None]] = []
         self._thread: threading.Thread | None = None
+        self._background = False  # True when start() made the thread (run_to_end re-raises every error)
         self._callbacks: dict[str, list[Callable[[Run], None]]] = {}
 
     # ---- control -------------------------------------------------------------------------------
@@ -70,6 +79,7 @@ class Run:
             self._paused = paused
             self.state = PAUSED if paused else RUNNING
             self.started_at = time.time()
+            self._background = True
             self._thread = threading.Thread(target=self._loop, name=f"energy-lab-{self.name}", daemon=True)
             self._thread.start()
             _STARTED.add(self)
@@ -144,6 +154,25 @@ class Run:
         with self.model_lock:
             fn(self.trainer)
 
+    def continue_from_rollback(self, lr_factor: float | None = None) -> Run:
+        """A new Run (not started) on this failed run's trainer, to train on from the model it was rolled
+        back to: the trainer's step count and this run's history and evaluations up to that step are kept.
+        With `lr_factor` (e.g. the guard's `lr_cut`), every optimiser's learning rate is scaled by it first.
+        Callbacks are not carried over (a run folder attached to this run stays closed)."""
+        if self.state != FAILED or self.guard.rolled_back_to is None:
+            raise RuntimeError("only a run that failed and was rolled back can be continued")
+        self.join(5.0)  # its thread ends right after the rollback (on_end callbacks)
+        if self.alive:
+            raise RuntimeError("the failed run's thread has not ended yet")
+        new = Run(self.trainer, self.options, self.name)
+        step = self.step
+        new.recorder.history = [row for row in self.history if row["step"] <= step]
+        new.recorder.evaluations = [row for row in self.evaluations if row["step"] <= step]
+        new.elapsed = self.elapsed
+        if lr_factor is not None:
+            new.call(lambda trainer: scale_learning_rates(trainer, lr_factor))  # no thread yet: at once
+        return new
+
     def add_callback(self, event: str, fn: Callable[[Run], None]) -> None:
         """Events: on_step (after every step), on_snapshot, on_evaluate, on_checkpoint, on_end."""
         self._callbacks.setdefault(event, []).append(fn)
@@ -198,8 +227,9 @@ class Run:
         if self.guard.save():
             self._emit("on_checkpoint")
 
-    def _fail(self, why: str) -> None:
-        message = self.guard.fail(why)  # rolls back first, so the trainer is good when FAILED shows
+    def _fail(self, why: str, bad_from: int) -> None:
+        """Fail, rolled back to before step `bad_from`: the first state known bad."""
+        message = self.guard.fail(why, bad_from)  # rolls back first, so the trainer is good when FAILED shows
         with self._lock:
             self.state, self.message, self._stop = FAILED, message, True
 
@@ -208,7 +238,7 @@ class Run:
             data = self.trainer.snapshot()
         bad = first_non_finite(data)
         if bad is not None:
-            self._fail(f"the model's {bad} became non-finite at step {self.step}")
+            self._fail(f"the model's {bad} became non-finite at step {self.step}", self.step)
             return False
         self.recorder.publish(self.step, data, scalars)
         self._emit("on_snapshot")
@@ -219,7 +249,7 @@ class Run:
             metrics = self.trainer.evaluate()
         bad = first_non_finite(metrics)
         if bad is not None:
-            self._fail(f"the metric {bad} became non-finite at step {self.step}")
+            self._fail(f"the metric {bad} became non-finite at step {self.step}", self.step)
             return False
         self.recorder.add_evaluation(self.step, self.elapsed, metrics)
         self._emit("on_evaluate")
@@ -269,7 +299,8 @@ class Run:
             self.elapsed += time.perf_counter() - t0
             bad = first_non_finite(scalars)
             if bad is not None:
-                self._fail(f"the {bad} became non-finite at step {self.step}")
+                # the state this step started from is bad too: training on from it repeats this step
+                self._fail(f"the {bad} became non-finite at step {self.step}", self.step - 1)
                 return False
             self.recorder.record(self.step, scalars)
             self._emit("on_step")
@@ -301,20 +332,32 @@ class Run:
             return
         self._publish(self.recorder.last_row())
 
+    def _stop_requested(self) -> bool:
+        return self._stop
+
+    def _end_with_error(self, message: str) -> None:
+        with self._lock:
+            self.state, self.message = FAILED, message
+
     def _loop(self) -> None:
         reached = False
         try:
-            self._checkpoint()
-            if self._publish({}):
-                reached = self._train()
-                with self._lock:
-                    reached = reached and not self._stop
-                if reached:
-                    self._close()
-        except Exception as exc:  # surface engine errors to the UI instead of dying silently
-            with self._lock:
-                self.state = FAILED
-                self.message = f"Stopped by an error at step {self.step}: {type(exc).__name__}: {exc}"
+            with scope(self._stop_requested):
+                self._checkpoint()
+                if self._publish({}):
+                    reached = self._train()
+                    with self._lock:
+                        reached = reached and not self._stop
+                    if reached:
+                        self._close()
+        except Cancelled:  # stopped inside a chunked evaluation: a stop, not a failure
+            reached = False
+        except LabError as exc:  # what the user asked for cannot be done: say so, no traceback
+            self._end_with_error(f"Stopped at step {self.step}: {exc}")
+            if not self._background:
+                raise  # the CLI prints it as its error line
+        except Exception as exc:  # a bug: surface it to the UI, and let the thread's traceback show
+            self._end_with_error(f"Stopped by an error at step {self.step}: {type(exc).__name__}: {exc}")
             raise
         finally:
             with self._lock:

@@ -1,4 +1,5 @@
-"""The divergence guard: spot non-finite numbers, keep only finite checkpoints, roll back, say why."""
+"""The divergence guard: spot non-finite numbers, keep only finite checkpoints, roll back, say why, and
+what to continue with (a smaller learning rate, applied to the optimisers only when the user accepts)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_ADVICE = "Try a lower learning rate."
+LR_CUT = 0.5  # a diverged run is offered to continue at this fraction of its learning rate
 
 
 def first_non_finite(values: Mapping[str, Any]) -> str | None:
@@ -56,13 +58,23 @@ def is_finite_state(state: Any) -> bool:
 
 
 class Guard:
-    """Keeps the trainer's last finite checkpoint and rolls back to it when the run diverges."""
+    """Keeps the trainer's last finite checkpoints and rolls back to a good one when the run diverges.
+
+    Finite is not enough: the state a step started from, when that step's loss came out non-finite, is
+    finite but bad (training on from it repeats the same non-finite step, whatever the learning rate). So
+    the newest `KEPT` checkpoints are kept, and a rollback takes the newest one older than the first state
+    known bad. With steps slower than the checkpoint cadence (an image encoder on a CPU) every step is
+    checkpointed, and the newest checkpoint is exactly that state.
+    """
+
+    KEPT = 2
 
     def __init__(self, trainer: Any, model_lock: threading.Lock) -> None:
         self.trainer = trainer
         self.model_lock = model_lock
         self.refused = 0  # checkpoints refused because they held a NaN or an infinity
-        self._checkpoint: tuple[int, Any] | None = None
+        self.rolled_back_to: int | None = None  # the step `fail` restored, None until a rollback happened
+        self._kept: list[tuple[int, Any]] = []  # (step, state), oldest first
 
     @property
     def can_roll_back(self) -> bool:
@@ -70,15 +82,15 @@ class Guard:
 
     @property
     def checkpoint_step(self) -> int | None:
-        """Step of the checkpoint a rollback would restore, or None."""
-        return None if self._checkpoint is None else self._checkpoint[0]
+        """Step of the newest kept checkpoint, or None."""
+        return self._kept[-1][0] if self._kept else None
 
     def latest(self) -> tuple[int, Any] | None:
-        """The kept checkpoint, (step, state), or None (a run folder writes it to disk)."""
-        return self._checkpoint
+        """The newest kept checkpoint, (step, state), or None (a run folder writes it to disk)."""
+        return self._kept[-1] if self._kept else None
 
     def save(self) -> bool:
-        """Checkpoint the trainer if its state is finite; otherwise keep the previous good one."""
+        """Checkpoint the trainer if its state is finite; otherwise keep the previous good ones."""
         if not self.can_roll_back:
             return False
         with self.model_lock:
@@ -87,21 +99,58 @@ class Guard:
             # weights can go bad before any loss does; a rollback to them would be no rollback
             self.refused += 1
             return False
-        self._checkpoint = (step, state)
+        self._kept = ([c for c in self._kept if c[0] != step] + [(step, state)])[-self.KEPT:]
         return True
 
-    def rollback(self) -> int | None:
-        """Restore the last good checkpoint under the model lock; returns its step, or None if there is none."""
-        if self._checkpoint is None or not self.can_roll_back:
+    def rollback(self, bad_from: int | None = None) -> int | None:
+        """Restore, under the model lock, the newest checkpoint taken before step `bad_from` (the first state
+        known bad; None: the newest), or the oldest kept if none is; returns its step, or None if there is none.
+        Newer checkpoints are dropped."""
+        if not self._kept or not self.can_roll_back:
             return None
-        step, state = self._checkpoint
+        older = [c for c in self._kept if bad_from is None or c[0] < bad_from]
+        step, state = older[-1] if older else self._kept[0]
+        self._kept = [c for c in self._kept if c[0] <= step]
         with self.model_lock:
             self.trainer.restore(state)
         return step
 
-    def fail(self, why: str) -> str:
-        """Roll back, then the message that says why the run stopped and what the experiment advises."""
-        step = self.rollback()
+    def fail(self, why: str, bad_from: int | None = None) -> str:
+        """Roll back to before `bad_from`, then the message that says why the run stopped and what the
+        experiment advises."""
+        step = self.rolled_back_to = self.rollback(bad_from)
         restored = "" if step is None else f"; rolled back to the last good checkpoint (step {step})"
         advice = getattr(self.trainer, "failure_advice", DEFAULT_ADVICE)
         return f"Stopped: {why}{restored}. {advice}"
+
+
+def optimisers(trainer: Any) -> list[Any]:
+    """The optimisers among what the trainer checkpoints (`state_modules()`): objects with param_groups."""
+    modules = getattr(trainer, "state_modules", None)
+    if modules is None:
+        return []
+    try:
+        found = modules().values()
+    except NotImplementedError:
+        return []
+    return [m for m in found if hasattr(m, "param_groups")]
+
+
+def learning_rate(trainer: Any) -> float | None:
+    """The learning rate of the trainer's first optimiser (its first parameter group), or None."""
+    found = optimisers(trainer)
+    return float(found[0].param_groups[0]["lr"]) if found and found[0].param_groups else None
+
+
+def lr_cut(trainer: Any) -> float:
+    """The fraction of its learning rate a diverged run continues with: the experiment's own
+    `divergence_lr_cut` (a trainer attribute), else `LR_CUT`."""
+    return float(getattr(trainer, "divergence_lr_cut", LR_CUT))
+
+
+def scale_learning_rates(trainer: Any, factor: float) -> None:
+    """Multiply the learning rate of every parameter group of every optimiser by `factor` (under the
+    model lock, between steps: `run.call`). Optimiser moments are kept."""
+    for opt in optimisers(trainer):
+        for group in opt.param_groups:
+            group["lr"] = group["lr"] * factor

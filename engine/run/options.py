@@ -12,7 +12,10 @@ IDLE, RUNNING, PAUSED, FINISHED, STOPPED, FAILED = "idle", "running", "paused", 
 class Trainer(Protocol):
     """What a `Run` drives. Every experiment (toy 2-D, binary, DAE, images) implements this.
 
-    Optional: ``failure_advice: str``, the advice a diverged run prints after saying why it stopped.
+    Optional: ``failure_advice: str``, the advice a diverged run prints after saying why it stopped;
+    ``divergence_lr_cut: float``, the fraction of its learning rate a rolled-back run is offered to continue
+    with (default engine.run.guard.LR_CUT). Long work inside `step` or `evaluate` may call
+    engine.run.cancel.check() between chunks, so that a Stop ends it within a chunk.
     """
 
     step_count: int

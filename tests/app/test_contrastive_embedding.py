@@ -1,15 +1,21 @@
 """The contrastive-embedding page through AppTest: controls, Step/Train/Pause/Reset, the live map
-(PCA at once), neighbours, the gallery, a sweep in the background and a clear error for missing data."""
+(PCA at once), neighbours, the gallery, a sweep in the background and a clear error for missing data;
+heavy work only from buttons (seed changes start nothing, Train starts the baselines, Reset stops them)
+and no thread left behind by Train → Reset cycles."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
 import engine.embed.data as data_mod
 import engine.embed.project as project
 from tests.app.conftest import no_exception, open_page, wait_for
+
+CYCLES = 20  # Train → Reset cycles (the acceptance's number)
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +61,7 @@ def test_step_draws_curves_map_and_neighbours_then_train_pause_reset():
     at.number_input(key="embed.batch_size").set_value(64)
     at.button(key="embed_step").click().run()
     wait_for(at, lambda a: "PCA of step 1." in captions(a), timeout=30)
+    at.run()  # the curves are drawn above the map: this run draws them after the evaluation the map came from
     no_exception(at)
     assert "PCA of step 1." in captions(at)
     specs = [chart(at, i) for i in range(len(at.get("plotly_chart")))]
@@ -126,3 +133,63 @@ def test_a_crafted_cifar_batch_is_refused_by_the_page_and_runs_nothing(monkeypat
     errors = [e.value for e in at.error if "refused" in e.value]
     assert errors and "test_batch refused: it asks to load io.open, which a CIFAR batch never contains" in errors[0]
     assert not target.exists()
+
+
+def live_names() -> list[str]:
+    from engine.run import live_runs
+
+    return sorted(r.name for r in live_runs())
+
+
+def settle(cond, timeout: float = 20.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not cond():
+        time.sleep(0.1)
+    return cond()
+
+
+def test_thirty_seed_changes_start_no_background_work():
+    at = open_page("contrastive_embedding")
+    threads, runs = threading.active_count(), live_names()
+    for seed in range(1, 31):
+        at.number_input(key="embed.seed").set_value(seed).run()
+    no_exception(at)
+    assert at.number_input(key="embed.seed").value == 30
+    print(f"\n30 seed changes: threads {threads} → {threading.active_count()}, runs {runs} → {live_names()}")
+    assert live_names() == runs == [] and threading.active_count() == threads
+    assert not any("Baselines" in c for c in captions(at).split(" | "))
+
+
+def test_baselines_start_with_train_and_train_reset_cycles_leave_no_thread(monkeypatch):
+    import engine.embed.baselines as baselines
+    from engine.run import STOPPED, cancel, live_runs
+
+    def slow_probe(*_):  # a probe that takes 60 s unless stopped (checks between its chunks)
+        for _ in range(600):
+            cancel.check("the probe")
+            time.sleep(0.1)
+        return 0.5
+
+    monkeypatch.setattr(baselines, "_results", type(baselines._results)())  # nothing known yet
+    monkeypatch.setattr(baselines, "random_encoder_probe", slow_probe)
+    at = open_page("contrastive_embedding")
+    at.number_input(key="embed.batch_size").set_value(64).run()
+    threads = threading.active_count()
+    assert live_names() == []
+    at.button(key="embed_train").click().run()
+    no_exception(at)
+    assert live_names() == ["embed", "embed-baselines"]  # Train started the baselines, beside the run
+    (job,) = [r for r in live_runs() if r.name == "embed-baselines"]
+    at.button(key="embed_reset").click().run()
+    assert job.state == STOPPED and settle(lambda: not job.alive)
+    # Reset stopped them with the run (a run still building its model ends once built); the fresh one waits
+    assert "embed-baselines" not in live_names() and settle(lambda: live_names() == ["embed"])
+    for _ in range(CYCLES):
+        at.button(key="embed_train").click().run()
+        at.button(key="embed_reset").click().run()
+    no_exception(at)
+    assert "**Paused** · step 0" in markdown(at)
+    left = settle(lambda: live_names() == ["embed"] and threading.active_count() == threads + 1)
+    print(f"\n{CYCLES} Train → Reset cycles: threads {threads} before Train, {threading.active_count()} after "
+          f"(the fresh paused run's), live runs {live_names()}")
+    assert left, (live_names(), threading.active_count(), threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.app.conftest import no_exception, open_page
+from tests.app.conftest import no_exception, open_page, wait_for
 
 
 def test_home_renders():
@@ -91,3 +91,55 @@ def test_closing_the_session_stops_its_run():
     st.cache_resource.clear()  # what Streamlit does when the session disconnects
     time.sleep(1.0)
     assert len(live_runs()) == before
+
+
+def test_a_diverged_run_offers_to_continue_from_finite_weights_at_a_smaller_lr(monkeypatch):
+    """Forced divergence: above lr 0.01 the energy's weights blow up (NaN) from step 40 on. The run fails,
+    rolls back to finite weights; "Continue" halves the lr (the optimiser's and the form's) and trains on
+    from the rolled-back step to the budget with finite losses."""
+    import math
+
+    import torch
+
+    from engine.toy.trainer import ToyTrainer
+
+    trainers: list[ToyTrainer] = []
+    started_from: list[int] = []  # the step count each step started from
+    real_step = ToyTrainer.step
+
+    def unstable_step(self: ToyTrainer) -> dict[str, float]:
+        if self not in trainers:
+            trainers.append(self)
+        started_from.append(self.step_count)
+        out = real_step(self)
+        if self.opt.param_groups[0]["lr"] > 0.01 and self.step_count >= 40:
+            with torch.no_grad():
+                next(self.model.parameters()).fill_(math.nan)
+            out = {**out, "loss": math.nan}
+        return out
+
+    monkeypatch.setattr(ToyTrainer, "step", unstable_step)
+    at = _set_small(open_page("maximum_likelihood"))
+    at.number_input(key="ml.steps").set_value(300)
+    at.number_input(key="ml.lr").set_value(0.016).run()
+    at.button(key="ml_train").click().run()
+    wait_for(at, lambda a: a.error, timeout=30)
+    no_exception(at)
+    assert at.error and "non-finite at step 40" in at.error[0].value and "rolled back" in at.error[0].value
+    (trainer,) = trainers
+    back = trainer.step_count
+    assert back < 40 and all(torch.isfinite(p).all() for p in trainer.model.parameters())  # restored, finite
+    failed_at = len(started_from)
+    label = next(b.label for b in at.button if b.key == "ml_continue")
+    assert label == "Continue from the rolled-back model (lr → 0.008)"
+
+    at.button(key="ml_continue").click().run()
+    wait_for(at, lambda a: a.success, timeout=60)
+    no_exception(at)
+    assert at.success and "300 steps" in at.success[0].value
+    assert trainers == [trainer] and trainer.step_count == 300  # the same model, trained on
+    assert started_from[failed_at:] == list(range(back, 300))  # from the rolled-back step, none lost
+    assert trainer.opt.param_groups[0]["lr"] == 0.008 and at.number_input(key="ml.lr").value == 0.008
+    assert not any("settings changed" in c.value for c in at.caption)
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert not [b for b in at.button if b.key == "ml_continue"]
