@@ -21,6 +21,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# the page tests share one server and each closes its browser context, whose runs then train on for the
+# session grace period: with the scheduler's default (one job on two cores) the next test's Train would
+# wait behind them. The queue itself is tested by tests/e2e/test_load.py and tests/engine/test_scheduler.py.
+SERVER_ENV = {"ENERGY_LAB_MAX_JOBS": "8"}
 
 
 def _free_port() -> int:
@@ -54,7 +58,7 @@ def serve(env: dict[str, str] | None = None, log_name: str = "e2e-server.log") -
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "ENERGY_LAB_E2E": "1", **(env or {})})
+                                env={**os.environ, "ENERGY_LAB_E2E": "1", **SERVER_ENV, **(env or {})})
         try:
             wait_healthy(url)
             yield url
