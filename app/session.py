@@ -12,6 +12,7 @@ hold the loop — and every other student — for up to a second).
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import threading
@@ -30,6 +31,7 @@ COOKIE = "energy_lab_browser"
 COOKIE_DAYS = 30
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SESSIONS_KEPT = 16  # Streamlit session ids remembered per browser (each reload makes one)
+_LOG = logging.getLogger(__name__)
 
 
 class RunSlots:
@@ -133,7 +135,10 @@ class SessionRegistry:
 
         def reap() -> None:
             while not self._closed.wait(every):
-                self.sweep()
+                try:
+                    self.sweep()
+                except Exception:  # one bad sweep (a run that fails to stop) must not end the reaping
+                    _LOG.exception("session sweep failed; trying again in %.1f s", every)
 
         if self._reaper is None:
             self._reaper = threading.Thread(target=reap, name="energy-lab-session-reaper", daemon=True)

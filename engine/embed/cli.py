@@ -92,7 +92,11 @@ def run_experiment(config: EmbedConfig, baselines: bool = True, supervised_secon
             raise SettingError(f"max_steps is unset: under torchrun ({d.world_size} processes) give a step budget "
                                "(--max-steps); a time budget would stop the processes at different steps",
                                setting="max_steps")
-        return train_and_probe(config, d, baselines, supervised_seconds)
+        result = train_and_probe(config, d, baselines, supervised_seconds)
+        # every rank leaves together: a rank that tore its process group down while rank 0 was still
+        # evaluating aborted now and then at exit ("terminate called without an active exception")
+        d.barrier()
+        return result
     finally:
         d.destroy()
 
