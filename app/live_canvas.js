@@ -177,7 +177,7 @@ function carryReinit(skipped, next) {
 }
 
 function tick(s) {
-  s.raf = requestAnimationFrame(() => tick(s));
+  s.raf = null;
   const offset = s.offsets.length ? Math.max(...s.offsets) : 0;
   const serverNow = (Date.now() + offset) / 1000;
   const playAt = serverNow - s.delay;
@@ -224,6 +224,9 @@ function tick(s) {
     s.root.dataset.fps = "0";
     s.root.querySelector(".lc-fps").textContent = "0 frames/s";
   }
+  // an idle view (no run training, nothing queued) stops asking for animation frames: a class of open
+  // pages would otherwise spend a core on empty ticks; the next data from the server starts it again
+  if (s.config.running || s.queue.length || s.paints.length) s.raf = requestAnimationFrame(() => tick(s));
 }
 
 export default function (component) {

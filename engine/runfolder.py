@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import json
 import math
 import os
@@ -46,6 +47,15 @@ STATUS_EVERY_S = 1.0  # run.json's step and speed are rewritten at most this oft
 HEARTBEAT_S = 15.0  # while a CLI call holds a folder, run.json's `updated` is refreshed this often
 STATES = ("running", "finished", "stopped", "failed")
 _SNAPSHOT_NAME = re.compile(r"step-(\d+)\.npz")
+OWNER_HEX = 32  # hex digits of sha256(browser token) kept in run.json's `owner`
+
+
+def owner_id(token: str | None) -> str | None:
+    """What run.json's `owner` holds for a browser: a one-way hash of its token (never the token itself, which
+    would let anyone who reads the folder act as that browser); None for no browser (a CLI run)."""
+    if not token:
+        return None
+    return hashlib.sha256(f"energy-lab-owner:{token}".encode()).hexdigest()[:OWNER_HEX]
 
 
 def runs_root() -> Path:
@@ -122,6 +132,7 @@ class RunInfo:
     result: dict[str, Any] | None
     resumed_from: int | None
     stale: bool
+    owner: str | None = None  # owner_id of the browser that made it; None: made outside the browser (CLI)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -148,7 +159,8 @@ def read_run(path: str | os.PathLike[str], now: float | None = None) -> RunInfo:
                    step=int(data.get("step") or 0), steps_per_s=float(data.get("steps_per_s") or 0.0),
                    world_size=int(data.get("world_size") or 1), created=float(data.get("created") or 0.0),
                    updated=updated, result=data.get("result"), resumed_from=data.get("resumed_from"),
-                   stale=state == "running" and now - updated > STALE_AFTER_S)
+                   stale=state == "running" and now - updated > STALE_AFTER_S,
+                   owner=data.get("owner") if isinstance(data.get("owner"), str) else None)
 
 
 def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunInfo]:
@@ -234,12 +246,14 @@ class RunFolder:
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], experiment: str, settings: Mapping[str, Mapping[str, Any]], *,
-               resume: bool = False, writer: bool = True, budgets: tuple[str, ...] = ()) -> RunFolder:
+               resume: bool = False, writer: bool = True, budgets: tuple[str, ...] = (),
+               browser: str | None = None) -> RunFolder:
         """Open `path` as this run's folder.
 
         Without `resume` the folder must be new or empty (a SettingError otherwise). With `resume` it must
         hold a run of the same experiment whose settings equal `settings` except the names in `budgets`,
-        and a checkpoint. A writer writes run.json at once (state "running").
+        and a checkpoint. A writer writes run.json at once (state "running"). `browser`: the token of the
+        browser that makes it (a page); run.json keeps only its `owner_id`. A resumed folder keeps its owner.
         """
         folder = Path(path)
         settings = _clean(settings)
@@ -249,11 +263,13 @@ class RunFolder:
             "state": "running", "message": "", "step": 0, "steps_per_s": 0.0,
             "world_size": int(os.environ.get("WORLD_SIZE", "1") or 1), "created": now, "updated": now,
             "pid": os.getpid(), "host": socket.gethostname(), "result": None, "resumed_from": None,
+            "owner": owner_id(browser),
         }
         if resume:
             saved = _check_resumable(folder, experiment, settings, budgets)
             info["created"] = saved.get("created", now)
             info["step"] = saved.get("step", 0)
+            info["owner"] = saved.get("owner")
         elif writer and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise SettingError(f"the run folder {folder} is not empty: give a new folder, or add --resume to "
                                "continue the run saved there", setting="save", value=str(folder))
@@ -288,18 +304,20 @@ class RunFolder:
             with open(self.path / METRICS, "a", encoding="utf-8") as f:
                 f.write(text)
 
-    def rewind(self, run: str, step: int) -> float:
-        """Drop the metrics rows a resume will write again: other runs' rows, and `run`'s after `step`;
-        also the snapshots after `step`. Returns the last kept row's `t` (0.0 if none)."""
+    def rewind(self, run: str, step: int, *, keep_others: bool = False) -> float:
+        """Drop the metrics rows a resume will write again: other runs' rows (unless `keep_others`: a page
+        continues the main run alone), and `run`'s after `step`; also the snapshots after `step`. Returns
+        the last kept row's `t` of `run` (0.0 if none)."""
         rows, _ = read_metrics(self.path)
-        kept = [r for r in rows if r.get("run") == run and int(r.get("step", 0)) <= step]
+        kept = [r for r in rows if (r.get("run") == run and int(r.get("step", 0)) <= step)
+                or (keep_others and r.get("run") != run)]
         if self.writer:
             self.flush()
             _write_atomic(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode("utf-8"))
             for at, file in _snapshot_files(self.path):
                 if at > step:
                     file.unlink(missing_ok=True)
-        return max((float(r.get("t") or 0.0) for r in kept), default=0.0)
+        return max((float(r.get("t") or 0.0) for r in kept if r.get("run") == run), default=0.0)
 
     # ---- snapshots and checkpoints ------------------------------------------------------------------
     def save_snapshot(self, step: int, arrays: Mapping[str, Any]) -> Path | None:

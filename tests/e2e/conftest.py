@@ -24,7 +24,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # the page tests share one server and each closes its browser context, whose runs then train on for the
 # session grace period: with the scheduler's default (one job on two cores) the next test's Train would
 # wait behind them. The queue itself is tested by tests/e2e/test_load.py and tests/engine/test_scheduler.py.
-SERVER_ENV = {"ENERGY_LAB_MAX_JOBS": "8"}
+# A closed context's runs are released 3 s after its last connection (not 10 min), so they do not take the
+# cores from the next tests; tests/e2e/test_reconnect.py sets its own grace period.
+SERVER_ENV = {"ENERGY_LAB_MAX_JOBS": "8", "ENERGY_LAB_SESSION_GRACE_S": "3"}
 
 
 def _free_port() -> int:

@@ -88,7 +88,8 @@ class CuttableProxy:
 
 @pytest.fixture(scope="module")
 def proxied_url():
-    with serve(env={"ENERGY_LAB_MAX_JOBS": "2"}, log_name="e2e-reconnect-server.log") as url:
+    with serve(env={"ENERGY_LAB_MAX_JOBS": "2", "ENERGY_LAB_SESSION_GRACE_S": "600"},
+               log_name="e2e-reconnect-server.log") as url:
         proxy = CuttableProxy(int(url.rsplit(":", 1)[1]))
         try:
             yield f"http://127.0.0.1:{proxy.port}", proxy

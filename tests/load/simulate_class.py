@@ -356,6 +356,9 @@ def simulate(n: int, *, seeds: int = 5, steps: int = 1000, max_jobs: int | None 
 
     env = {"ENERGY_LAB_MAX_JOBS": str(max_jobs)} if max_jobs else {}
     serve_settings = ServeSettings.from_environ({**os.environ, **env})
+    # explicit: the e2e servers' own defaults (tests/e2e/conftest.py SERVER_ENV) are not a class's; the grace
+    # period is the server's default (a student's blip must not stop their run)
+    env = {"ENERGY_LAB_MAX_JOBS": str(serve_settings.jobs()), "ENERGY_LAB_SESSION_GRACE_S": str(serve_settings.grace_s)}
     cores = os.cpu_count() or 1
     separate = separate and cores >= 2
     sessions = [Session(i, seed=i % seeds) for i in range(n)]
