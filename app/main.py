@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only app/ on the path; pag
 import streamlit as st
 
 from app.pages_index import PAGES
-from app.session import remember_browser
+from app.session import class_code_box, remember_browser
 from engine.scheduler import share_threads
 
 # numba's UMAP warm-up (~25 CPU-s, mostly holding the GIL) starts when the embedding page is first
@@ -20,6 +20,7 @@ from engine.scheduler import share_threads
 share_threads()  # torch's pool is process-wide: each admitted job's share (engine/scheduler.py)
 st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
 remember_browser()  # the cookie that lets a reload or a new tab of this browser find its runs
+class_code_box()  # only when the lecturer set ENERGY_LAB_CLASS_CODE
 
 nav = st.navigation(
     {

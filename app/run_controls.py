@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.form import set_values, widget_key
-from app.session import RunSlots
+from app.session import CLASS_TEXT, RunSlots, browser_token, may_train
 from engine.errors import SettingError
 from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run
 from engine.run.guard import learning_rate, lr_cut
+from engine.run_owners import QuotaExceeded, check_quota
 from engine.runfolder import RunFolder, attach, runs_root
 from engine.scheduler import TooManyJobs, default_scheduler, job_of, queue_run, release_run
 from engine.schema import Settings
@@ -75,7 +77,9 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
                  disabled=run is None or run.state != RUNNING):
         run.pause()
         release_run(run)  # a paused run gives its place in line to the next
-    if c3.button(t["step"], key=f"{key}_step", width="stretch", icon=":material/skip_next:"):
+    if c3.button(t["step"], key=f"{key}_step", width="stretch", icon=":material/skip_next:") and not may_train():
+        st.error(CLASS_TEXT["needed"], icon=":material/key:")
+    elif st.session_state.get(f"{key}_step"):
         if run is None or run.state not in (RUNNING, PAUSED):
             run = slots.replace(name, make_run(config))
             st.session_state[cfg_key] = config
@@ -128,6 +132,9 @@ def continue_run(slots: RunSlots, name: str, run: Run, config: object, key: str,
 
 def admit(run: Run, owner: str) -> None:
     """Start (or resume) `run` once the process-wide scheduler admits it; say why if it refuses."""
+    if not may_train():  # a class code is set and this browser has not given it
+        st.error(CLASS_TEXT["needed"], icon=":material/key:")
+        return
     try:
         queue_run(run, owner)
     except TooManyJobs as exc:
@@ -167,9 +174,20 @@ def recorded_settings(config: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def record_run(run: Run, name: str, config: Any, text: dict[str, str]) -> None:
-    """Write `run` (not yet trained) into a new folder <runs root>/<name>-<date>-<time> as it trains."""
+def record_run(run: Run, name: str, config: Any, text: dict[str, str], owner: str | None = None) -> None:
+    """Write `run` (not yet trained) into a new folder <runs root>/<name>-<date>-<time> as it trains.
+
+    The folder belongs to the browser `owner` (its token, `RunSlots.owner`; default: this session's browser):
+    run.json keeps only a hash of it (engine/run_owners.py). Refused, with the numbers, when this browser's
+    runs or all runs already take their disk quota (the run trains anyway, unrecorded)."""
     if run in _RECORDED:
+        return
+    if owner is None and get_script_run_ctx() is not None:
+        owner = browser_token()
+    try:
+        check_quota(owner)
+    except QuotaExceeded as exc:
+        st.warning(text["record_failed"].format(why=exc))
         return
     settings = recorded_settings(config)
     experiment = next(iter(settings), name).split(".")[0]
@@ -185,7 +203,7 @@ def record_run(run: Run, name: str, config: Any, text: dict[str, str]) -> None:
         except OSError:  # not writable: RunFolder.create says why
             break
     try:
-        folder = RunFolder.create(path, experiment, settings)
+        folder = RunFolder.create(path, experiment, settings, browser=owner)
     except SettingError as exc:  # the runs folder cannot be written: train anyway, and say why
         st.warning(text["record_failed"].format(why=exc))
         return

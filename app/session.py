@@ -12,6 +12,7 @@ hold the loop — and every other student — for up to a second).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import secrets
@@ -88,6 +89,7 @@ class SessionRegistry:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.grace_s, self._connected, self._clock = grace_s, connected, clock
         self._browsers: dict[str, _Browser] = {}
+        self.class_members: set[str] = set()  # tokens of the browsers that gave the class code (kept on reload)
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._reaper: threading.Thread | None = None
@@ -205,3 +207,67 @@ def run_slots() -> RunSlots:
     """This browser's runs (the same object in every tab and session of the browser, until released)."""
     ctx = get_script_run_ctx()
     return registry().slots(browser_token(), ctx.session_id if ctx is not None else None)
+
+
+# ---- the class code ------------------------------------------------------------------------------
+CLASS_TEXT = {
+    "title": "Class code",
+    "ask": "This server trains only for the class: type the code your lecturer gave you. Pages can be looked at "
+           "without it.",
+    "wrong": "That is not the class code.",
+    "too_many": "Too many wrong codes from this browser: ask your lecturer.",
+    "ok": "Class code accepted: you can train.",
+    "needed": "Training on this server needs the class code (in the sidebar).",
+}
+MAX_CODE_TRIES = 10  # wrong codes one session may try (the code is short: no guessing it from a page)
+
+
+def class_code() -> str | None:
+    """The code the lecturer set (ENERGY_LAB_CLASS_CODE), or None when anyone may train."""
+    return _serve_settings().class_code
+
+
+@st.cache_resource(show_spinner=False)
+def _serve_settings() -> ServeSettings:
+    return ServeSettings.from_environ()
+
+
+def may_train() -> bool:
+    """Whether this browser may start heavy work: no class code set, or this browser gave it."""
+    return class_code() is None or browser_token() in registry().class_members
+
+
+def _check_code() -> None:
+    """(The code field's callback, before the page redraws.) Admit this browser if the code is right."""
+    given = str(st.session_state.get("_class_code") or "").strip()
+    st.session_state["_class_code"] = ""  # the code is not kept in the widget, nor sent back to the page
+    code = class_code()
+    if not given or code is None:
+        return
+    if hmac.compare_digest(given.encode(), code.encode()):
+        registry().class_members.add(browser_token())
+        st.session_state["_class_code_said"] = "ok"
+    else:
+        st.session_state["_class_code_tries"] = st.session_state.get("_class_code_tries", 0) + 1
+        st.session_state["_class_code_said"] = "wrong"
+
+
+def class_code_box() -> None:
+    """The sidebar's code field while a class code is set and this browser has not given it (then, once, "ok")."""
+    said = st.session_state.pop("_class_code_said", None)
+    if class_code() is None:
+        return
+    if may_train():
+        if said == "ok":
+            st.sidebar.success(CLASS_TEXT["ok"], icon=":material/key:")
+        return
+    with st.sidebar:
+        st.subheader(CLASS_TEXT["title"])
+        st.caption(CLASS_TEXT["ask"])
+        if st.session_state.get("_class_code_tries", 0) >= MAX_CODE_TRIES:
+            st.error(CLASS_TEXT["too_many"])
+            return
+        st.text_input(CLASS_TEXT["title"], type="password", key="_class_code", label_visibility="collapsed",
+                      on_change=_check_code)
+        if said == "wrong":
+            st.error(CLASS_TEXT["wrong"])

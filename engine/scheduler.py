@@ -36,7 +36,8 @@ from engine.schema import Settings, setting
 
 WAITING, ADMITTED, DONE = "waiting", "running", "done"
 ENVIRONMENT = {"max_jobs": "ENERGY_LAB_MAX_JOBS", "session_jobs": "ENERGY_LAB_SESSION_JOBS",
-               "threads": "ENERGY_LAB_THREADS", "grace_s": "ENERGY_LAB_SESSION_GRACE_S"}
+               "threads": "ENERGY_LAB_THREADS", "grace_s": "ENERGY_LAB_SESSION_GRACE_S",
+               "class_code": "ENERGY_LAB_CLASS_CODE"}
 _LOG = logging.getLogger(__name__)
 
 
@@ -55,6 +56,10 @@ class ServeSettings(Settings):
                                   cli=False)
     grace_s: float = setting(600.0, ge=1.0, le=86_400.0, label="Grace period (s)",
                              help="how long a browser's runs outlive its last connection", cli=False)
+    class_code: str | None = setting(None, pattern=r"[A-Za-z0-9_-]{4,64}", none="none: anyone with the link trains",
+                                     label="Class code",
+                                     help="the code the lecturer hands out; without it a browser can look but not "
+                                          "train", cli=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServeSettings:

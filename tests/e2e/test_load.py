@@ -1,12 +1,12 @@
 """A class on one server (tests/load/simulate_class.py): N browser sessions each train a toy model to 1,000 steps.
 
 The default suite runs 6 sessions, two jobs at a time (so runs train side by side and others wait in line;
-about 75 s on this 2-core machine); `-m slow` runs the acceptance's 20 on the server's own default (one job at a time on 2 cores). Asserted: no
-exception on any page or in the server's log, every session opens within 20 s, /_stcore/health p95 < 500 ms
-throughout, peak server RSS < 4 GB, the place in line shown, every session finishes, and every final NLL
-equals its seed's solo run (to 1e-6; on the CPU it is the same to the last bit). The observer's frame rate
-and the browser's CPU share are measured and printed (they depend on the machine), with the rest in
-.pytest_cache/load-<N>.json.
+about 75 s on this 2-core machine); `-m slow` runs the acceptance's 20 on the server's own default (one job
+at a time on 2 cores). Asserted: no exception on any page or in the server's log, every session opens within
+20 s, /_stcore/health p95 < 500 ms throughout, peak server RSS < 4 GB, the place in line shown, every session
+finishes, and every final NLL equals its seed's solo run (to 1e-6; on the CPU it is the same to the last bit).
+The observer's frame rate and the browser's CPU share are measured and printed (they depend on the machine),
+with the rest in .pytest_cache/load-<N>.json.
 """
 
 from __future__ import annotations
