@@ -5,8 +5,12 @@
 draws the data set and method first, then every other declared setting that applies to that method
 (a per-method setting only for the methods whose objective takes it; a `when` setting only while its
 condition holds), each with its declared range, label and help. When the data set or method changes,
-the other widgets take that pair's layered defaults. Returns the validated config, or None after
-showing the validation error beside the form.
+the other widgets take that pair's layered defaults (except values just put there by `set_values`: a
+preset's or a link's). Returns the validated config, or None after showing the validation error beside the form.
+
+Share links (app/share.py): the form's settings that differ from their start values live in the URL's query
+parameters `<key>.<setting>`; a link's parameters are taken (checked, a bad one named and ignored) when the form
+first meets them, before the data set and method decide the other defaults; a copyable link ends the form.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import streamlit as st
 
+from app import share
 from engine.errors import SettingError
 from engine.schema import Settings, Spec
 
@@ -29,7 +34,10 @@ def widget_key(key: str, name: str) -> str:
 
 
 def set_values(cls: type[Settings], key: str, values: Mapping[str, Any]) -> None:
-    """Put values into a form's widgets before it is drawn (presets, share links, saved runs)."""
+    """Put values into a form's widgets before it is drawn (presets, share links, saved runs). They survive the
+    form's next draw even when they change its data set or method (which resets the other settings)."""
+    kept = st.session_state.setdefault(f"_form_keep.{key}", set())
+    kept.update(values)
     for name, value in values.items():
         spec, wkey = cls.spec(name), widget_key(key, name)
         if spec.many:
@@ -45,12 +53,14 @@ def set_values(cls: type[Settings], key: str, values: Mapping[str, Any]) -> None
 
 def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide: Iterable[str] = (),
                   fixed: Mapping[str, Any] | None = None, formats: Mapping[str, Callable[[Any], str]] | None = None,
-                  choices: Mapping[str, Iterable[Any]] | None = None, defaults: Mapping[str, Any] | None = None) -> Any:
+                  choices: Mapping[str, Iterable[Any]] | None = None, defaults: Mapping[str, Any] | None = None,
+                  link: bool = True) -> Any:
     """Draw the form in `container` (default: the sidebar) and return the validated settings (or None).
 
     hide: settings not drawn (their layered default is used); fixed: values set by the page, not drawn;
     formats: how to show a setting's choices; choices: a narrower set of choices than declared;
-    defaults: the page's own starting values, over the layered defaults (still validated, still editable).
+    defaults: the page's own starting values, over the layered defaults (still validated, still editable);
+    link: end the form with the share link (a form nested in another's may leave it to that one).
     """
     box = container if container is not None else st.sidebar
     hidden, fixed = set(hide), dict(fixed or {})
@@ -58,26 +68,41 @@ def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide:
     if cls.method_registry is not None:
         formats.setdefault(cls.layers.method_key, lambda m: translate(f"method.{m}", cls.method_registry.labels[m]))
     lay, specs = cls.layers, cls.specs()
+    context_keys = [n for n in (lay.dataset_key, lay.method_key) if n in specs and n not in fixed]
+    starts = _context_starts(key, [specs[n] for n in context_keys])
+    # 0. a link's values, before the data set and method below decide the other defaults
+    settable = [n for n, spec in specs.items() if spec.form and n not in hidden and n not in fixed]
+    linked, warnings = share.incoming(cls, key, settable, choices)
+    if linked:
+        set_values(cls, key, linked)
+    for warning in warnings:
+        box.warning(warning, icon=":material/link_off:")
     values: dict[str, Any] = {}
+    drawn: list[str] = []
     # 1. the context: data set and method decide the other defaults
     for name in (lay.dataset_key, lay.method_key):
         if name in fixed:
             values[name] = fixed[name]
         elif name in specs:
             spec = specs[name]
-            drawn = name not in hidden and spec.form
-            values[name] = _draw(box, spec, widget_key(key, name), spec.default, formats.get(name),
-                                 choices.get(name)) if drawn else spec.default
+            if name not in hidden and spec.form:
+                values[name] = _draw(box, spec, widget_key(key, name), spec.default, formats.get(name),
+                                     choices.get(name))
+                drawn.append(name)
+            else:
+                values[name] = spec.default
     page_defaults = dict(defaults or {})
     defaults = cls.defaults_for(values.get(lay.dataset_key), values.get(lay.method_key))
     defaults.update(page_defaults)
     defaults.update(fixed)
     context = (values.get(lay.dataset_key), values.get(lay.method_key))
     ctx_key = f"_form_context.{key}"
+    kept = st.session_state.pop(f"_form_keep.{key}", set())
     if st.session_state.get(ctx_key, context) != context:  # a new pair: its layered defaults
         for name in specs:
-            if name not in (lay.dataset_key, lay.method_key):
+            if name not in (lay.dataset_key, lay.method_key) and name not in kept:
                 st.session_state.pop(widget_key(key, name), None)
+                st.session_state.pop(f"{widget_key(key, name)}.set", None)
     st.session_state[ctx_key] = context
     # 2. every other setting that applies
     for name, spec in specs.items():
@@ -90,11 +115,26 @@ def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide:
             values[name] = defaults[name]
             continue
         values[name] = _draw(box, spec, widget_key(key, name), defaults[name], formats.get(name), choices.get(name))
+        drawn.append(name)
     try:
-        return cls(**values)
+        config = cls(**values)
     except SettingError as exc:
         box.error(translate("form.invalid", "Settings not valid: {error}").format(error=exc))
-        return None
+        config = None
+    else:  # the URL holds the valid settings (the last valid ones while the form shows an error)
+        share.publish(cls, key, {n: values[n] for n in drawn}, {**defaults, **starts})
+    share.link_box(box, key, show=link)
+    return config
+
+
+def _context_starts(key: str, specs: list[Spec]) -> dict[str, Any]:
+    """The data set's and method's start values on this page: what their widgets hold when the form first
+    draws in this session (a page may preset them), else the declared default. A link leaves them out."""
+    starts_key = f"_form_starts.{key}"
+    if starts_key not in st.session_state:
+        st.session_state[starts_key] = {s.name: st.session_state.get(widget_key(key, s.name), s.default)
+                                        for s in specs}
+    return st.session_state[starts_key]
 
 
 def _draw(box: Any, spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], str] | None,
