@@ -18,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from engine.run.recording import thin
+from engine.run_owners import is_owner
 from engine.runfolder import RunInfo, read_metrics
 
 LABELS = {
@@ -26,6 +27,7 @@ LABELS = {
     "never": "—", "ago_s": "{n:.0f} s ago", "ago_min": "{n:.0f} min ago", "ago_h": "{n:.1f} h ago",
     "ago_d": "{n:.0f} d ago", "families": {"loss": "Loss", "accuracy": "Accuracy", "nats": "Nats (KL, NLL)"},
     "map_pc": "principal component {i}",
+    "owner": "whose", "yours": "yours", "others": "another browser's", "cli": "terminal (read-only)",
 }
 BOOKKEEPING = frozenset({"kind", "run", "step", "t", "seconds"})  # fields of a metrics row that are not metrics
 MAX_STEP_ROWS = 20_000  # per run folder kept in the session; beyond it every other row is dropped
@@ -62,11 +64,20 @@ def ago(t: float | None, now: float | None = None) -> str:
     return LABELS["ago_d"].format(n=n / 86_400)
 
 
-def table_rows(infos: Iterable[RunInfo]) -> list[dict[str, Any]]:
+def whose(info: RunInfo, token: str | None) -> str:
+    """"yours" for this browser's runs, else another browser's or a terminal's (read-only)."""
+    if is_owner(info, token):
+        return LABELS["yours"]
+    return LABELS["cli"] if info.owner is None else LABELS["others"]
+
+
+def table_rows(infos: Iterable[RunInfo], token: str | None = None) -> list[dict[str, Any]]:
+    """The Runs table; with this browser's `token`, a column that marks its own runs "yours"."""
     now = time.time()
     return [{LABELS["name"]: i.name, LABELS["experiment"]: i.experiment, LABELS["what"]: method_and_data(i.settings),
              LABELS["state"]: state_of(i), LABELS["step"]: i.step, LABELS["speed"]: round(i.steps_per_s, 1),
-             LABELS["updated"]: ago(i.updated, now), LABELS["world"]: i.world_size} for i in infos]
+             LABELS["updated"]: ago(i.updated, now), LABELS["world"]: i.world_size,
+             **({LABELS["owner"]: whose(i, token)} if token is not None else {})} for i in infos]
 
 
 # ---- reading metrics incrementally ------------------------------------------------------------------

@@ -1,12 +1,16 @@
 """Runs: the run folders under $ENERGY_LAB_RUNS (default runs/), written by the CLI (`--save`), torchrun
 and the pages. Follow one live (its curves, its latest embedding map, its state and speed), open a finished
-one (settings and result), or compare several on shared axes."""
+one (settings and result), or compare several on shared axes. A run this browser made is marked "yours":
+it may be continued in place, saved under a new name or deleted; anyone else's opens read-only (Continue
+and Save run make a copy of one's own; app/saved_runs.py)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from app import runs_views as draw
+from app import saved_runs
+from app.session import run_slots
 from engine.errors import DataError
 from engine.runfolder import RunInfo, latest_snapshot, list_runs, read_run, runs_root
 
@@ -26,7 +30,8 @@ TEXT = {
     "state": "State", "step": "Step", "speed": "Steps/s", "updated": "Last update", "world": "Processes",
     "message": "{state}: {message}",
     "stale": "Not responding: the run says it is running but its folder has not changed for over a minute "
-             "(its process has probably stopped). Start it again with `--resume` to continue it.",
+             "(its process has probably stopped). Start it again with `--resume` to continue it, or "
+             "continue training it below.",
     "curves": "Curves",
     "no_curves": "No metrics yet: the first rows appear within a second of the first steps.",
     "map": "Embedding map (first two principal components, step {step})",
@@ -46,6 +51,7 @@ ss = st.session_state
 st.title(TEXT["title"])
 st.markdown(TEXT["intro"])
 root = runs_root()
+slots = run_slots()  # this browser: its token says which runs are its own
 infos = {i.name: i for i in list_runs(root)}
 tails: dict[str, draw.MetricsTail] = ss.setdefault("runs_tails", {})
 
@@ -63,10 +69,11 @@ def run_table() -> None:
         st.code(COMMANDS, language="bash")
         st.caption(TEXT["empty_pages"])
         return
-    st.dataframe(draw.table_rows(now), hide_index=True, width="stretch", key="runs_table")
+    st.dataframe(draw.table_rows(now, slots.owner), hide_index=True, width="stretch", key="runs_table")
 
 
 run_table()
+saved_runs.take_pick("run")
 chosen = st.multiselect(TEXT["pick"], list(infos), key="run", bind="query-params",
                         help=TEXT["pick_help"]) if infos else []
 
@@ -143,6 +150,7 @@ def follow(first: RunInfo) -> None:
 
     progress()
     embedding_map()
+    saved_runs.run_actions(first, slots, root, live(first), chosen)
     left, right = st.columns(2)
     with left.expander(TEXT["settings"], expanded=not live(first)):
         st.json(first.settings)
@@ -175,6 +183,7 @@ def compare(picked: list[RunInfo]) -> None:
     overlay()
 
 
+saved_runs.show_notice()
 picked = [infos[name] for name in chosen if name in infos]
 if not picked and infos:
     st.caption(TEXT["none_picked"])

@@ -26,7 +26,7 @@ from engine.schema import Settings, setting
 class BinaryOptions(Settings):
     """What the command does besides one training run (not model settings: no form)."""
 
-    experiment: ClassVar[str] = "binary"
+    experiment: ClassVar[str] = "binary_cli"  # its own entry in run.json, beside the model's "binary"
 
     encodings: tuple[str, ...] | None = setting(
         None, choices=tuple(ENCODINGS), max_items=len(ENCODINGS), none="the configured encoding", form=False,

@@ -74,7 +74,7 @@ class DAEConfig(Settings):
 class HeadlessSettings(Settings):
     """How the CLI runs (not model settings: the page never shows them)."""
 
-    experiment: ClassVar[str] = "dae"
+    experiment: ClassVar[str] = "dae_cli"  # its own entry in run.json, beside the model's "dae"
 
     log_every: int = setting(1000, ge=1, le=1_000_000, label="Log every", form=False,
                              help="steps between progress lines (and evaluations) on stderr")

@@ -241,6 +241,21 @@ def test_cli_save_writes_a_finished_folder(runs, capsys):
                             budgets=("steps",)).load_checkpoint()["step"] == 40
 
 
+@pytest.mark.parametrize("experiment, argv, model_setting", [
+    ("dae", ["dae", "--steps", "20"], "corruption"),
+    ("binary", ["binary", "--steps", "10"], "model"),
+])
+def test_cli_options_do_not_overwrite_the_model_settings_in_run_json(runs, capsys, experiment, argv, model_setting):
+    """The CLI's own options (log cadence, encodings…) are an entry of their own: the model's settings stay
+    whole in run.json, so `--resume` checks them and a page can rebuild the model from them."""
+    assert cli_json(capsys, *argv, "--save", "r")[0] == 0
+    settings = read_run(runs / "r").settings
+    assert model_setting in settings[experiment], settings
+    assert f"{experiment}_cli" in settings and model_setting not in settings[f"{experiment}_cli"]
+    code, last = cli_json(capsys, *argv[:-1], str(int(argv[-1]) + 5), "--save", "r", "--resume", "--seed", "9")
+    assert code == 2 and last["setting"] == "resume" and "seed" in last["error"], last
+
+
 def test_cli_refuses_to_overwrite_and_checks_what_it_resumes(runs, capsys):
     assert cli_json(capsys, *TOY, "--steps", "5", "--save", "r")[0] == 0
     cases = [
