@@ -13,6 +13,7 @@ import streamlit as st
 
 from app.pages_index import PAGES
 from app.session import class_code_box, remember_browser
+from app.session_runs import session_runs_panel
 from engine.scheduler import share_threads
 
 # numba's UMAP warm-up (~25 CPU-s, mostly holding the GIL) starts when the embedding page is first
@@ -21,6 +22,7 @@ share_threads()  # torch's pool is process-wide: each admitted job's share (engi
 st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
 remember_browser()  # the cookie that lets a reload or a new tab of this browser find its runs
 class_code_box()  # only when the lecturer set ENERGY_LAB_CLASS_CODE
+session_runs_panel()  # this browser's runs on every page, at the top of the sidebar (app/session_runs.py)
 
 nav = st.navigation(
     {

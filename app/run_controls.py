@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.form import set_values, widget_key
-from app.session import CLASS_TEXT, RunSlots, browser_token, may_train
+from app.session import CLASS_TEXT, UNDO_SUFFIX, RunSlots, browser_token, may_train
 from engine.errors import SettingError
 from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run
 from engine.run.guard import learning_rate, lr_cut
@@ -37,6 +37,7 @@ LABELS = {
     "record_failed": "Not recorded: {why}",
     "waiting": "Waiting: {place} in line (this server trains {jobs} at a time); training starts by itself.",
     "queued": "Waiting",
+    "undo": "Undo reset (back to step {step})",
 }
 # how often a waiting page looks at its place in line: each look redraws the page in the browser (~60 ms of a
 # core in headless Chromium) and runs a fragment on the server; the run itself starts the moment it is admitted
@@ -85,10 +86,15 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
             st.session_state[cfg_key] = config
         run.step_once()
     if c4.button(t["reset"], key=f"{key}_reset", width="stretch", icon=":material/restart_alt:"):
+        old = slots.get(name)
+        # the old run is stopped (its thread ends) but kept, so "Undo reset" can take it up again
+        slots.replace(undo_slot(name), old if old is not None and old.step > 0 and old.state != FAILED else None)
         run = slots.replace(name, make_run(config))
+        st.session_state[f"_undo_cfg_{key}"] = st.session_state.get(cfg_key)
         st.session_state[cfg_key] = config
         run.start(paused=True)
         st.rerun()  # redraw the buttons above for the fresh run ("Train", not "Resume")
+    offer_undo(slots, name, run, key, t)
     if run is not None and st.session_state.get(cfg_key) not in (None, config) and run.state in (RUNNING, PAUSED):
         st.caption(t["changed"])
     if run is not None and run in _RECORDED:
@@ -98,6 +104,34 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     if run is not None and run.state == FAILED and run.guard.rolled_back_to is not None:
         offer_continue(slots, name, run, config, key)
     return run
+
+
+def undo_slot(name: str) -> str:
+    """The slot that keeps the run a Reset replaced (stopped, no thread), for "Undo reset"."""
+    return f"{name}{UNDO_SUFFIX}"
+
+
+def offer_undo(slots: RunSlots, name: str, run: Run | None, key: str, t: dict[str, str]) -> None:
+    """"Undo reset" while the fresh run has not trained; once it trains, the replaced run is let go."""
+    old = slots.get(undo_slot(name))
+    if old is None:
+        return
+    if run is None or run.step > 0:
+        slots.replace(undo_slot(name), None)
+        return
+    st.button(t["undo"].format(step=old.step), key=f"{key}_undo", icon=":material/undo:",
+              on_click=undo_reset, args=(slots, name, key))
+
+
+def undo_reset(slots: RunSlots, name: str, key: str) -> None:
+    """(The button's callback.) Put the replaced run back, paused where it stopped: Train goes on from there."""
+    old = slots.get(undo_slot(name))
+    if old is None:
+        return  # a second click
+    slots.replace(undo_slot(name), None)
+    back = slots.replace(name, old.resume_stopped())
+    back.start(paused=True)
+    st.session_state[f"_cfg_{key}"] = st.session_state.pop(f"_undo_cfg_{key}", None)
 
 
 CONTINUE = {"plain": "Continue from the rolled-back model",
@@ -230,24 +264,3 @@ def status_line(run: Run | None, text: dict[str, str] | None = None) -> None:
         st.error(s["message"])
     elif s["state"] == FINISHED:
         st.success(f"{label}: {s['step']:,} steps in {s['seconds']:.1f} s.")
-
-
-def job_controls(slots: RunSlots, name: str, start: Callable[[], Run], *, key: str, run_label: str, stop_label: str,
-                 every: float, results: Callable[[Run], None]) -> None:
-    """Run / Stop for a background job (a comparison, a sweep) and its results, redrawn every `every`
-    seconds while it runs. `start()` returns the started Run; `results(run)` draws what it has so far."""
-    b1, b2 = st.columns(2)
-    if b1.button(run_label, key=f"{key}_run", type="primary", icon=":material/play_arrow:"):
-        slots.replace(name, start())
-    run = slots.get(name)
-    if b2.button(stop_label, key=f"{key}_stop", disabled=run is None or run.state != RUNNING):
-        run.stop()
-    live = run is not None and run.state == RUNNING
-
-    @st.fragment(run_every=every if live else None)
-    def job_results() -> None:
-        current = slots.get(name)
-        if current is not None:
-            results(current)
-
-    job_results()

@@ -31,6 +31,7 @@ from engine.scheduler import ServeSettings, release_run
 COOKIE = "energy_lab_browser"
 COOKIE_DAYS = 30
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+UNDO_SUFFIX = ":undo"  # "<slot>:undo" keeps the run a Reset replaced, stopped, for "Undo reset"
 SESSIONS_KEPT = 16  # Streamlit session ids remembered per browser (each reload makes one)
 _LOG = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ class RunSlots:
             release_run(old)
             old.stop()
         return run
+
+    def items(self) -> list[tuple[str, Run]]:
+        """(slot name, run) for every slot that holds a run (not the runs kept for "Undo reset"): a copy."""
+        with self._lock:
+            return [(name, run) for name, run in self._runs.items() if not name.endswith(UNDO_SUFFIX)]
 
     def stop_all(self) -> None:
         with self._lock:

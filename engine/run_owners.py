@@ -43,6 +43,7 @@ class RunStoreSettings(Settings):
     """How much disk the saved runs may take; read from the environment (`ENVIRONMENT`)."""
 
     experiment: ClassVar[str] = "run_store"
+    environment: ClassVar[Mapping[str, str]] = ENVIRONMENT
 
     runs_quota_mb: float = setting(2048.0, gt=0, le=10_000_000, label="Runs folder quota (MB)",
                                    help="disk all run folders together may take before a page makes another",
@@ -51,15 +52,6 @@ class RunStoreSettings(Settings):
                                       help="disk one browser's run folders may take before it makes another",
                                       cli=False)
 
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RunStoreSettings:
-        env = os.environ if environ is None else environ
-        texts = {name: env[var] for name, var in ENVIRONMENT.items() if env.get(var, "").strip()}
-        try:
-            return cls.from_text(texts)
-        except SettingError as exc:
-            var = ENVIRONMENT.get(exc.setting or "", exc.setting)
-            raise SettingError(f"{var}: {exc}", setting=var, value=exc.value) from None
 
 
 class NotYours(LabError):

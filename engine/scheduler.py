@@ -30,7 +30,7 @@ from typing import ClassVar
 
 import torch
 
-from engine.errors import LabError, SettingError
+from engine.errors import LabError
 from engine.run import FAILED, FINISHED, PAUSED, STOPPED, Run
 from engine.schema import Settings, setting
 
@@ -46,6 +46,7 @@ class ServeSettings(Settings):
     """How one server shares its machine; read from the environment (`ENVIRONMENT`) when it starts."""
 
     experiment: ClassVar[str] = "serve"
+    environment: ClassVar[Mapping[str, str]] = ENVIRONMENT
 
     max_jobs: int | None = setting(None, ge=1, le=256, none="one per core but one", label="Jobs at once",
                                    help="heavy jobs that run at once; the others wait in line", cli=False)
@@ -61,23 +62,33 @@ class ServeSettings(Settings):
                                      help="the code the lecturer hands out; without it a browser can look but not "
                                           "train", cli=False)
 
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServeSettings:
-        env = os.environ if environ is None else environ
-        texts = {name: env[var] for name, var in ENVIRONMENT.items() if env.get(var, "").strip()}
-        try:
-            return cls.from_text(texts)
-        except SettingError as exc:
-            var = ENVIRONMENT.get(exc.setting or "", exc.setting)
-            raise SettingError(f"{var}: {exc}", setting=var, value=exc.value) from None
 
     def jobs(self, cores: int | None = None) -> int:
+        """ENERGY_LAB_MAX_JOBS, else one per core but one — and, on a GPU, no more than its free memory holds
+        at the memory one job may take (ENERGY_LAB_JOB_MEMORY_MB, default GPU_JOB_MB)."""
         cores = cores or os.cpu_count() or 2
-        return self.max_jobs or max(1, cores - 1)
+        if self.max_jobs:
+            return self.max_jobs
+        by_cores, by_gpu = max(1, cores - 1), gpu_jobs()
+        return by_cores if by_gpu is None else max(1, min(by_cores, by_gpu))
 
     def threads_per_job(self, cores: int | None = None) -> int:
         cores = cores or os.cpu_count() or 2
         return self.threads or max(1, (cores - 1) // self.jobs(cores))
+
+
+GPU_JOB_MB = 4096  # what one image-model job is given on a GPU when ENERGY_LAB_JOB_MEMORY_MB is unset
+
+
+def gpu_jobs() -> int | None:
+    """How many jobs the GPU's free memory holds (None without CUDA)."""
+    if not torch.cuda.is_available():
+        return None
+    from engine.embed.memory import MemorySettings  # here: that module reads this one's job count
+
+    free, _ = torch.cuda.mem_get_info()
+    per_job = (MemorySettings.from_environ().job_memory_mb or GPU_JOB_MB) * 2**20
+    return int(free // per_job)
 
 
 class TooManyJobs(LabError):

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import math
 import numbers
+import os
 import re
 import types
 import typing
@@ -207,6 +208,20 @@ class Settings:
     rules: ClassVar[tuple[Rule, ...]] = ()
     # the registry of the methods (per_method settings apply to the methods whose builder takes them)
     method_registry: ClassVar[Any] = None
+    # server settings read from environment variables: setting name → variable (see `from_environ`)
+    environment: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Any:
+        """The settings the environment gives (`cls.environment`: name → variable; unset or blank variables
+        keep their defaults); a bad value is a SettingError that names the variable."""
+        env = os.environ if environ is None else environ
+        texts = {name: env[var] for name, var in cls.environment.items() if env.get(var, "").strip()}
+        try:
+            return cls.from_text(texts)
+        except SettingError as exc:
+            var = cls.environment.get(exc.setting or "", exc.setting)
+            raise SettingError(f"{var}: {exc}", setting=var, value=exc.value) from None
 
     # ---- the declaration ---------------------------------------------------------------------------
     @classmethod

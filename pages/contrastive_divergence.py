@@ -6,11 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from app.form import settings_form, widget_key
+from app.jobs import job_controls
 from app.live_canvas import live_canvas
-from app.run_controls import job_controls, run_controls, status_line
+from app.run_controls import run_controls, status_line
 from app.session import run_slots
 from app.toy_views import curves_figure, dimension_figure
 from engine.run import FAILED, RUNNING, Run, RunOptions
+from engine.scheduler import release_run
 from engine.toy.config import ToyConfig
 from engine.toy.data import DATASETS
 from engine.toy.dimension import DimensionConfig, DimensionTrainer, summarise
@@ -174,6 +176,7 @@ def sample_section() -> None:
         sc = cfg[0]
         if train_run is not None and train_run.state == RUNNING:
             train_run.pause()  # two runs on two cores: give the sampler the CPU
+            release_run(train_run)  # … and its place in line now, not after the step in flight
             st.toast(TEXT["paused_training"])
         if sc.source == TRAINED:
             with train_run.model_lock:
@@ -225,10 +228,11 @@ def dimension_section() -> None:
     st.markdown(TEXT["dimension_intro"].format(spread=cfg.spread, exact=exact, uniform=uniform))
     low, high = dimension_minutes(cfg)
     st.caption(TEXT["dim_estimate"].format(m=low, M=high))
-    def start() -> Run:
+
+    def make_run() -> Run:
         trainer = DimensionTrainer(cfg)
         return Run(trainer, RunOptions(max_steps=trainer.total_steps, snapshot_hz=2, evaluate_every_s=1.0),
-                   name="cd_dimension").start()
+                   name="cd_dimension")
 
     def results(r: Run) -> None:
         snap = r.latest()
@@ -251,7 +255,7 @@ def dimension_section() -> None:
             st.caption(TEXT["dim_table"])
             st.dataframe(pd.DataFrame(result["rows"]), hide_index=True)
 
-    job_controls(slots, "cd_dimension", start, key="cdd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],
+    job_controls(slots, "cd_dimension", make_run, key="cdd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],
                  every=1.0, results=results)
 
 

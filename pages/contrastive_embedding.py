@@ -8,7 +8,8 @@ import streamlit as st
 
 from app import embed_views as draw
 from app.form import settings_form
-from app.run_controls import run_controls, status_line
+from app.jobs import carry_on, job_wait, start_job, stop_job
+from app.run_controls import ordinal, run_controls, status_line, waiting
 from app.session import run_slots
 from engine.embed import views
 from engine.embed.baselines import Baselines, baselines_run, results_of, settings_key
@@ -25,7 +26,7 @@ from engine.embed.sweeps import (
 )
 from engine.embed.trainer import DeferredTrainer, SupervisedTrainer
 from engine.errors import SettingError
-from engine.run import FAILED, FINISHED, Run, RunOptions
+from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run, RunOptions
 
 TEXT = {
     "title": "Contrastive embedding",
@@ -45,6 +46,10 @@ TEXT = {
     "status_help": "The probe is refitted every few seconds on frozen features of the whole training split.",
     "baselines_wait": "Baselines (raw pixels, random encoder) are being computed in the background…",
     "baselines_failed": "Baselines not computed: {why}",
+    "baselines_queued": "Baselines (raw pixels, random encoder) wait: {place} in line (this server runs {jobs} heavy "
+                        "jobs at a time). They start by themselves, before the training.",
+    "supervised_queued": "Supervised baseline waits: {place} in line (this server runs {jobs} heavy jobs at a time). "
+                         "It starts by itself.",
     "map": "Embedding map",
     "map_mode": "Projection",
     "map_modes": {"pca": "PCA (at once)", "umap": "UMAP (when ready)"},
@@ -52,6 +57,8 @@ TEXT = {
     "warming": "UMAP is warming up (numba compiles its kernels once per server: {s:.0f} s so far) — showing PCA.",
     "umap_error": "UMAP failed: {err}. Showing PCA.",
     "umap_busy": "Computing UMAP of step {step}… (showing {shown})",
+    "umap_queued": "UMAP of step {step} waits for the server's UMAP worker (one map at a time): {place} in line "
+                   "(showing {shown})",
     "umap": "UMAP of step {step} ({sec:.1f} s).",
     "umap_ready": "UMAP ready (warm-up took {s:.1f} s).",
     "umap_warming": "UMAP warming up: {s:.0f} s so far.",
@@ -120,17 +127,27 @@ def start_baselines(cfg: EmbedConfig) -> None:
     Step is pressed, at most one job per session; a job for other settings is stopped and replaced."""
     job = slots.get(BASE_SLOT)
     same = job is not None and settings_key(job.trainer.config) == settings_key(cfg)  # type: ignore[attr-defined]
-    if not (same and job.alive):  # (computing already)
-        slots.replace(BASE_SLOT, None if Baselines(cfg).done else baselines_run(cfg).start())
+    if same and (job.alive or waiting(job)):  # computing (or waiting to) already
+        return
+    if Baselines(cfg).done:
+        slots.replace(BASE_SLOT, None)
+    else:
+        start_job(slots, BASE_SLOT, baselines_run(cfg))
 
 
+if config is not None and (ss.get("embed_train") or ss.get("embed_step")):
+    # the baselines join the line before the training (Train resumes a run under way with its own settings):
+    # on a server that trains one job at a time they take their few seconds first, instead of waiting for a
+    # training run that has no step budget to be paused
+    under_way = slots.get(SLOT)
+    resumes = under_way is not None and under_way.state in (RUNNING, PAUSED) and under_way.step > 0
+    start_baselines(under_way.trainer.config if resumes else config)  # type: ignore[union-attr]
 run = run_controls(slots, SLOT, config, make_run, key="embed") if config is not None else slots.get(SLOT)
 run_config: EmbedConfig | None = run.trainer.config if run is not None else config  # type: ignore[attr-defined]
-if run_config is not None and (ss.get("embed_train") or ss.get("embed_step")):
-    start_baselines(run_config)
-if st.button(TEXT["supervised"], key="embed_supervised", disabled=run is None or run_config is None):
+if st.button(TEXT["supervised"], key="embed_supervised", disabled=run is None or run_config is None) \
+        and not waiting(slots.get(SUP_SLOT)):  # a baseline waiting in line keeps its place
     options = RunOptions(max_seconds=max(run.elapsed, 5.0), evaluate_every_s=None, snapshot_hz=0.5)
-    slots.replace(SUP_SLOT, Run(SupervisedTrainer(run_config), options, name="embed-supervised").start())
+    start_job(slots, SUP_SLOT, Run(SupervisedTrainer(run_config), options, name="embed-supervised"))
 
 
 def map_view(r: Run) -> views.MapView:
@@ -153,11 +170,14 @@ def live_status() -> None:
         return
     st.caption(TEXT["status"].format(**views.status(snap.data)), help=TEXT["status_help"])
     job = slots.get(BASE_SLOT)
-    if job is not None and job.alive:
+    if waiting(job):
+        job_wait(job, "embed_baselines", {"waiting": TEXT["baselines_queued"]})
+    elif job is not None and job.alive:
         st.caption(TEXT["baselines_wait"])
     elif job is not None and job.state == FAILED:
         st.warning(TEXT["baselines_failed"].format(why=job.message))
     sup = slots.get(SUP_SLOT)
+    job_wait(sup, "embed_supervised", {"waiting": TEXT["supervised_queued"]})
     done = sup.last_evaluation() if sup is not None and sup.state == FINISHED else None
     lines = views.baseline_lines(results_of(r.trainer.config, job), done)
     fig = draw.curves_figure(views.curves(r.history[-3000:], list(r.evaluations)), lines, r.step)
@@ -202,7 +222,8 @@ def umap_status() -> None:
 
 def caption(p: views.Projection) -> str:
     shown = "PCA" if p.shown_step is None else f"UMAP of step {p.shown_step}"
-    return TEXT[p.kind].format(step=p.step, s=p.seconds, sec=p.seconds, err=p.error, shown=shown)
+    return TEXT[p.kind].format(step=p.step, s=p.seconds, sec=p.seconds, err=p.error, shown=shown,
+                               place=ordinal(p.place))
 
 
 def live_map() -> None:
@@ -231,13 +252,15 @@ with status_box:
 # ---- positive-pair gallery ---------------------------------------------------------------------------
 with st.expander(TEXT["gallery"], expanded=False):
     g1, g2 = st.columns(2)
-    if g1.button(TEXT["gallery_show"], key="embed_gallery_show") and config is not None:
-        ss["embed_gallery"] = True
+    show = g1.button(TEXT["gallery_show"], key="embed_gallery_show")
     if g2.button(TEXT["gallery_new"], key="embed_gallery_new"):
-        ss["embed_gallery"] = True
+        show = True
         ss["embed_gallery_seed"] = ss.get("embed_gallery_seed", 0) + 1
-    if ss.get("embed_gallery") and config is not None:
-        st.image(views.gallery(config, ss.get("embed_gallery_seed", 0)), caption=TEXT["gallery_caption"])
+    if show and config is not None:
+        # drawn on a click only and kept: a settings change must not load (or download) a data set
+        ss["embed_gallery"] = views.gallery(config, ss.get("embed_gallery_seed", 0))
+    if isinstance(ss.get("embed_gallery"), np.ndarray):
+        st.image(ss["embed_gallery"], caption=TEXT["gallery_caption"])
 
 
 # ---- sweeps ----------------------------------------------------------------------------------------------
@@ -246,21 +269,24 @@ def sweep_controls(key: str, box) -> None:
     settings_cls, build = SWEEPS[key]
     settings = settings_form(settings_cls, key=f"embed_{key}", container=box)
     c1, c2 = box.columns(2)
-    if c1.button(TEXT["start"], key=f"embed_{key}_start", disabled=config is None or settings is None):
+    if c1.button(TEXT["start"], key=f"embed_{key}_start", disabled=config is None or settings is None) \
+            and not carry_on(slots, f"embed_sweep_{key}"):  # one waiting keeps its place, a paused one goes on
         try:
             sweep = build(config, settings)
         except SettingError as exc:  # a cell the settings above do not allow (e.g. a batch > the data)
             box.error(str(exc))
         else:
             options = RunOptions(max_steps=sweep.total_steps, snapshot_hz=1.0, evaluate_every_s=None)
-            slots.replace(f"embed_sweep_{key}", Run(sweep, options, name=f"embed-{key}").start())
-    if c2.button(TEXT["stop"], key=f"embed_{key}_stop") and (r := slots.get(f"embed_sweep_{key}")) is not None:
-        r.stop()
+            start_job(slots, f"embed_sweep_{key}", Run(sweep, options, name=f"embed-{key}"))
+    if c2.button(TEXT["stop"], key=f"embed_{key}_stop"):
+        stop_job(slots, f"embed_sweep_{key}")
 
 
 @st.fragment(run_every=1.0)
 def sweep_view(key: str) -> None:
     r = slots.get(f"embed_sweep_{key}")
+    if job_wait(r, f"embed_{key}"):
+        return
     if d := draw.sweep_progress(r, TEXT["error_prefix"]):
         draw.SWEEP_VIEWS[key](d, r.trainer)
 

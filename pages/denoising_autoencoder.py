@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import dae_views as draw
 from app.form import settings_form
+from app.jobs import active, carry_on, job_wait, start_job, stop_job
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
 from engine.dae import views
@@ -197,18 +198,21 @@ st.subheader(TEXT["sweep"])
 st.caption(TEXT["sweep_intro"])
 s1, s2, s3 = st.columns([2, 1, 1])
 sweep_config = settings_form(SweepConfig, key="dae_sweep", container=s1)
-if s2.button(TEXT["sweep_run"], key="dae_sweep_run", type="primary", width="stretch", disabled=sweep_config is None):
-    slots.replace("dae_sweep", views.sweep_run(config, sweep_config).start())
 sweep = slots.get("dae_sweep")
-if s3.button(TEXT["sweep_stop"], key="dae_sweep_stop", width="stretch",
-             disabled=sweep is None or sweep.state != RUNNING):
-    sweep.stop()
+if s2.button(TEXT["sweep_run"], key="dae_sweep_run", type="primary", width="stretch", disabled=sweep_config is None) \
+        and not carry_on(slots, "dae_sweep"):  # one waiting keeps its place, a paused one goes on
+    start_job(slots, "dae_sweep", views.sweep_run(config, sweep_config))
+sweep = slots.get("dae_sweep")
+if s3.button(TEXT["sweep_stop"], key="dae_sweep_stop", width="stretch", disabled=not active(sweep)):
+    stop_job(slots, "dae_sweep")
 sweep_live = sweep is not None and sweep.state == RUNNING
 
 
 @st.fragment(run_every=2.0 if sweep_live else None)
 def sweep_fragment() -> None:
     r = slots.get("dae_sweep")
+    if job_wait(r, "dae_sweep"):
+        return
     snap = r.latest() if r is not None else None
     if snap is None:
         st.info(TEXT["sweep_none"])

@@ -8,7 +8,8 @@ import streamlit as st
 
 from app import image_ebm_views as draw
 from app.form import settings_form
-from app.run_controls import job_controls, run_controls
+from app.jobs import job_controls
+from app.run_controls import run_controls
 from app.session import run_slots
 from engine.image_ebm import views
 from engine.image_ebm.config import ImageEBMConfig
@@ -18,6 +19,7 @@ from engine.image_ebm.judges import fit_judges
 from engine.image_ebm.sampler import Langevin
 from engine.image_ebm.trainer import ImageEBMTrainer
 from engine.run import FAILED, RUNNING, Run, RunOptions, Snapshot
+from engine.scheduler import release_run
 
 TEXT = {
     "title": "Energies over images",
@@ -144,6 +146,7 @@ def sample_section() -> None:
     def make_run(cfg: tuple) -> Run:
         if train_run.state == RUNNING:
             train_run.pause()  # two runs on two cores: give the sampler the CPU
+            release_run(train_run)  # … and its place in line now, not after the step in flight
             st.toast(TEXT["paused_training"])
         t = train_run.trainer
         judge = fit_judges(t.config.dataset, t.config.image_size, t.config.data_dir)
@@ -186,11 +189,12 @@ def dimension_section() -> None:
     sizes = tuple(sorted(settings.sizes))
     per_update_s = sum(0.75 + 0.0035 * s * s for s in sizes)  # measured: 0.9 s (8×8), 1.6 s (16×16), 3.4 s (28×28)
     st.caption(TEXT["dim_estimate"].format(m=max(1.0, settings.steps * per_update_s / 60)))
-    def start() -> Run:
+
+    def make_run() -> Run:
         model = ImageEBMConfig.create(dataset="digits", seed=settings.seed)
         comparison = SizeComparison(model, sizes, settings.steps)
         return Run(comparison, RunOptions(max_steps=comparison.total_steps, snapshot_hz=1, evaluate_every_s=None),
-                   name="iebm_dimension").start()
+                   name="iebm_dimension")
 
     def results(r: Run) -> None:
         comparison: SizeComparison = r.trainer
@@ -205,7 +209,7 @@ def dimension_section() -> None:
             st.dataframe(pd.DataFrame(summarise(rows)["rows"]), hide_index=True)
             draw.dimension_figure(rows, key="iebd_fig")
 
-    job_controls(slots, "iebm_dimension", start, key="iebd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],
+    job_controls(slots, "iebm_dimension", make_run, key="iebd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],
                  every=2.0, results=results)
 
 

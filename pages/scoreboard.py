@@ -9,6 +9,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from app.form import settings_form
+from app.jobs import active, carry_on, job_wait, start_job, stop_job
 from app.session import run_slots
 from engine.run import FAILED, RUNNING, Run, RunOptions
 from engine.toy.data import DATASETS
@@ -59,13 +60,15 @@ config = settings_form(ScoreboardConfig, key="sb")
 st.caption(TEXT["estimate"].format(steps=DEFAULT_STEPS))
 
 b1, b2, _ = st.columns([1, 1, 4])
-if b1.button(TEXT["run"], key="sb_run", type="primary", icon=":material/play_arrow:", disabled=config is None):
-    board = BoardTrainer(config)
-    slots.replace("scoreboard", Run(board, RunOptions(max_steps=board.total_steps, snapshot_hz=4,
-                                                      evaluate_every_s=1.0), name="scoreboard").start())
 run = slots.get("scoreboard")
-if b2.button(TEXT["stop"], key="sb_stop", icon=":material/stop:", disabled=run is None or run.state != RUNNING):
-    run.stop()
+if b1.button(TEXT["run"], key="sb_run", type="primary", icon=":material/play_arrow:", disabled=config is None) \
+        and not carry_on(slots, "scoreboard"):  # one waiting keeps its place, a paused one goes on
+    board = BoardTrainer(config)
+    start_job(slots, "scoreboard", Run(board, RunOptions(max_steps=board.total_steps, snapshot_hz=4,
+                                                         evaluate_every_s=1.0), name="scoreboard"))
+run = slots.get("scoreboard")
+if b2.button(TEXT["stop"], key="sb_stop", icon=":material/stop:", disabled=not active(run)):
+    stop_job(slots, "scoreboard")
 live = run is not None and run.state == RUNNING
 
 
@@ -97,6 +100,8 @@ def board_view() -> None:
     r = slots.get("scoreboard")
     if r is None:
         st.info(TEXT["empty"])
+        return
+    if job_wait(r, "sb"):
         return
     snap = r.latest()
     board: BoardTrainer = r.trainer

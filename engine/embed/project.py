@@ -5,8 +5,9 @@ a process (tens of CPU-seconds on a cold cache), and its own nearest-neighbour s
 So: `start_warm_up()` compiles in a background thread when the app starts; the kNN graph is computed
 here with torch and passed as ``precomputed_knn``; the first layout starts from the PCA map and every
 later one from the previous layout (``init=``), which also keeps successive maps aligned so the
-points move smoothly between updates. `MapProjector` runs the UMAP jobs in a background thread and
-keeps the latest finished layout for the page to draw.
+points move smoothly between updates. `MapProjector` keeps the latest finished layout of one map for the
+page to draw; its UMAP jobs run on one worker thread shared by the whole process (`ProjectorPool`), so a
+class of maps fits one UMAP at a time, each map's newest request replacing its older one still waiting.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+import weakref
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,17 +154,69 @@ class Layout:
     kind: str = "umap"
 
 
-class MapProjector:
-    """Runs UMAP in a background thread on the most recently submitted embedding (older requests
-    still waiting are dropped), each layout initialised from the previous one."""
+class ProjectorPool:
+    """One worker thread for the whole process serves every map's UMAP requests, first come, first served.
 
-    def __init__(self, metric: str = "cosine"):
+    A class on one server would otherwise fit as many UMAPs at once as there are maps (one per student), each
+    using every core. Each projector has at most one request waiting here — its newest: a newer one replaces
+    the older in place (`MapProjector.submit`) — so the line is at most one entry per live map, and a map whose
+    page dropped it (a new run, a closed session) is skipped. The worker ends when the line is empty and is
+    started again by the next request.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._line: deque[weakref.ref[MapProjector]] = deque()
+        self._thread: threading.Thread | None = None
+        self._closing = threading.Event()  # set at interpreter exit (engine.embed.background)
+
+    def request(self, projector: MapProjector) -> None:
+        """Put `projector` in line unless it is there already (its newest request is what it serves)."""
+        with self._lock:
+            if not any(ref() is projector for ref in self._line):
+                self._line.append(weakref.ref(projector))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = background.start(self._work, "energy-lab-umap", self._closing)
+
+    def place(self, projector: MapProjector) -> int:
+        """1 for the next map served, 2 for the one after…; 0 when not waiting (served now, or nothing asked)."""
+        with self._lock:
+            return next((i for i, ref in enumerate(self._line, 1) if ref() is projector), 0)
+
+    def waiting(self) -> int:
+        """How many maps wait for the worker."""
+        with self._lock:
+            return sum(ref() is not None for ref in self._line)
+
+    def _next(self) -> MapProjector | None:
+        with self._lock:
+            while self._line and not self._closing.is_set():
+                projector = self._line.popleft()()
+                if projector is not None:
+                    return projector
+            self._thread = None
+            return None
+
+    def _work(self) -> None:
+        while (projector := self._next()) is not None:
+            projector.serve()
+            del projector  # a dropped map can be collected while the worker waits for the next
+
+
+POOL = ProjectorPool()
+
+
+class MapProjector:
+    """UMAP layouts of one map, computed by the process's shared worker (`POOL`) on the most recently
+    submitted embedding (an older request still waiting is dropped), each initialised from the previous one."""
+
+    def __init__(self, metric: str = "cosine", pool: ProjectorPool | None = None):
         self.metric = metric
+        self.pool = pool or POOL
         self._lock = threading.Lock()
         self._pending: tuple[int, np.ndarray] | None = None
         self._latest: Layout | None = None
         self._busy_since: float | None = None
-        self._thread: threading.Thread | None = None
         self.error = ""
         self._version = 0
 
@@ -170,9 +225,9 @@ class MapProjector:
         with self._lock:
             self._version += 1
             self._pending = (self._version, np.asarray(z, dtype=np.float32))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = background.start(self._work, "energy-lab-umap")
-            return self._version
+            version = self._version
+        self.pool.request(self)
+        return version
 
     def latest(self) -> Layout | None:
         with self._lock:
@@ -187,25 +242,30 @@ class MapProjector:
         with self._lock:
             return time.time() - self._busy_since if self._busy_since else 0.0
 
-    def _work(self) -> None:
-        while True:
+    def place(self) -> int:
+        """This map's place in the shared worker's line (0: being computed, or nothing asked)."""
+        return self.pool.place(self)
+
+    def serve(self) -> None:
+        """Compute the pending request, if any (the pool's worker calls this)."""
+        with self._lock:
+            if self._pending is None:
+                return
+            version, z = self._pending
+            self._pending = None
+            self._busy_since = time.time()
+            previous = self._latest.xy if self._latest is not None else None
+        t0 = time.perf_counter()
+        try:
+            xy = umap_layout(z, init=previous, metric=self.metric)
+        except Exception as exc:
             with self._lock:
-                if self._pending is None:
-                    self._busy_since = None
-                    return
-                version, z = self._pending
-                self._pending = None
-                self._busy_since = time.time()
-                previous = self._latest.xy if self._latest is not None else None
-            t0 = time.perf_counter()
-            try:
-                xy = umap_layout(z, init=previous, metric=self.metric)
-            except Exception as exc:
-                with self._lock:
-                    self.error = f"{type(exc).__name__}: {exc}"
-                continue
-            with self._lock:
-                self._latest = Layout(xy, version, time.perf_counter() - t0)
+                self.error = f"{type(exc).__name__}: {exc}"
+                self._busy_since = None
+            return
+        with self._lock:
+            self._latest = Layout(xy, version, time.perf_counter() - t0)
+            self._busy_since = None
 
 
 def hardest_negatives(z: np.ndarray, anchor: int, k: int = 8, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:

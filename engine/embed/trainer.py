@@ -50,6 +50,7 @@ from engine.embed.evaluate import (
 )
 from engine.embed.imageset import ImageSet, to_float
 from engine.embed.lars import LARS, lars_param_groups
+from engine.embed.memory import check_fits
 from engine.embed.models import Classifier, build_encoder
 from engine.embed.objectives import REGISTRY, ObjectiveContext
 from engine.training import (
@@ -141,6 +142,7 @@ class EmbedTrainer(TrainerBase):
         self.gen = make_generator(config.seed)
         self.objective_gen = make_generator(config.seed, OBJECTIVE_OFFSET)
         self.device = self.dist.device if self.dist.distributed else pick_device(config.device)
+        check_fits(config, self.device, data, world_size=self.dist.world_size)  # before anything is allocated
         self.precision = precision_for(self.device, config.amp)
         self.data = data if data is not None else dataset_for(config)
         self.x_train = self.data.x_train.to(self.device)
@@ -284,6 +286,7 @@ class SupervisedTrainer(TrainerBase):
         self.config = config
         self.gen = make_generator(config.seed, SUPERVISED_OFFSET)
         self.device = pick_device(config.device)
+        check_fits(config, self.device, data, supervised=True)  # before anything is allocated
         self.precision = precision_for(self.device, config.amp)
         self.data = data if data is not None else dataset_for(config)
         self.x_train = self.data.x_train.to(self.device)

@@ -3,7 +3,7 @@
 - `curves`: the loss, a trailing mean of the batch's contrastive accuracy, the probe and kNN
   evaluations, and the cosine loss's floor when the objective reports one;
 - `MapView`: the embedding map of one run — PCA at once (one per evaluated step, its signs aligned
-  with the previous map), UMAP from a background projector when asked and ready;
+  with the previous map), UMAP from the process's shared projector worker when asked and ready;
 - `neighbours`: an anchor's hardest negatives; `gallery`: an image and random views of it;
 - the sweeps' pictures as arrays (`why_curves`, `negatives_grids`, `temperature_curve`).
 
@@ -84,7 +84,8 @@ def metric_of(method: str) -> str:
 @dataclass
 class Projection:
     """xy of every map point and what it is: kind "pca", "warming" (UMAP not compiled yet: PCA),
-    "umap_error" (PCA), "umap_busy" (shows PCA or an older UMAP) or "umap"."""
+    "umap_error" (PCA), "umap_busy" (being computed; shows PCA or an older UMAP), "umap_queued" (waiting for
+    the process's shared UMAP worker, `place` in line; shows PCA or an older UMAP) or "umap"."""
 
     xy: np.ndarray
     kind: str
@@ -92,6 +93,7 @@ class Projection:
     shown_step: int | None = None  # for umap_busy: the step of the UMAP shown (None: PCA)
     seconds: float = 0.0
     error: str = ""
+    place: int = 0  # for umap_queued: 1 = the next map the shared worker computes
 
 
 class MapView:
@@ -126,10 +128,12 @@ class MapView:
             self._versions[self.projector.submit(allz)] = step
         if self.projector.error:
             return Projection(pca_xy, "umap_error", step, error=self.projector.error)
+        place = self.projector.place()
+        busy = "umap_queued" if place else "umap_busy"
         if latest is None or len(latest.xy) != len(pca_xy):
-            return Projection(pca_xy, "umap_busy", step)
+            return Projection(pca_xy, busy, step, place=place)
         if shown != step:
-            return Projection(latest.xy, "umap_busy", step, shown_step=shown)
+            return Projection(latest.xy, busy, step, shown_step=shown, place=place)
         return Projection(latest.xy, "umap", step, seconds=latest.seconds)
 
     def layout_version(self) -> int | None:

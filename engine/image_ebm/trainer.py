@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from engine.device import pick_device
+from engine.embed.memory import check_image_ebm_fits
 from engine.image_ebm.config import ImageEBMConfig
 from engine.image_ebm.data import (
     Images,
@@ -126,6 +127,7 @@ class ImageEBMTrainer(TrainerBase):
     def __init__(self, config: ImageEBMConfig, images: Images | None = None):
         self.config = config
         self.device = pick_device(config.device)
+        check_image_ebm_fits(config, self.device, images)  # before anything is allocated
         self.gen = make_generator(config.seed)
         self.images = images if images is not None else load_images(config.dataset, config.image_size,
                                                                      config.data_dir)

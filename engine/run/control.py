@@ -161,16 +161,29 @@ class Run:
         Callbacks are not carried over (a run folder attached to this run stays closed)."""
         if self.state != FAILED or self.guard.rolled_back_to is None:
             raise RuntimeError("only a run that failed and was rolled back can be continued")
-        self.join(5.0)  # its thread ends right after the rollback (on_end callbacks)
+        new = self._carry_on("the failed run's")
+        if lr_factor is not None:
+            new.call(lambda trainer: scale_learning_rates(trainer, lr_factor))  # no thread yet: at once
+        return new
+
+    def resume_stopped(self) -> Run:
+        """A new Run (not started) that trains on from where this stopped (or finished) run ended — Reset's
+        undo: the trainer, its step count, history and evaluations are kept, nothing is lost."""
+        self.join(5.0)  # a stop is asked, then the thread ends and says STOPPED
+        if self.state not in (STOPPED, FINISHED):
+            raise RuntimeError("only a run that was stopped or finished can be taken up again")
+        return self._carry_on("the stopped run's")
+
+    def _carry_on(self, whose: str) -> Run:
+        """A new Run on this ended run's trainer, with its history and evaluations up to the trainer's step."""
+        self.join(5.0)  # its thread ends right after the stop or the rollback (on_end callbacks)
         if self.alive:
-            raise RuntimeError("the failed run's thread has not ended yet")
+            raise RuntimeError(f"{whose} thread has not ended yet")
         new = Run(self.trainer, self.options, self.name)
         step = self.step
         new.recorder.history = [row for row in self.history if row["step"] <= step]
         new.recorder.evaluations = [row for row in self.evaluations if row["step"] <= step]
         new.elapsed = self.elapsed
-        if lr_factor is not None:
-            new.call(lambda trainer: scale_learning_rates(trainer, lr_factor))  # no thread yet: at once
         return new
 
     def add_callback(self, event: str, fn: Callable[[Run], None]) -> None:

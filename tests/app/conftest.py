@@ -21,6 +21,15 @@ def _clear_caches():
     st.cache_resource.clear()  # runs the session slots' on_release: no training thread outlives a test
 
 
+@pytest.fixture(autouse=True)
+def _fresh_scheduler(monkeypatch):
+    """Each test gets its own process scheduler with room for a page's jobs side by side (the server's default
+    on a 2-core machine is one at a time: tests/app/test_jobs.py tests that line with its own one-place one)."""
+    import engine.scheduler as scheduler
+
+    monkeypatch.setattr(scheduler, "_DEFAULT", scheduler.Scheduler(max_jobs=4, session_jobs=8))
+
+
 def open_page(stem: str, timeout: float = 60) -> AppTest:
     """AppTest of app/main.py switched to pages/<stem>.py and run once."""
     at = AppTest.from_file(MAIN, default_timeout=timeout)

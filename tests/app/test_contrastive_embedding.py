@@ -1,7 +1,7 @@
 """The contrastive-embedding page through AppTest: controls, Step/Train/Pause/Reset, the live map
 (PCA at once), neighbours, the gallery, a sweep in the background and a clear error for missing data;
-heavy work only from buttons (seed changes start nothing, Train starts the baselines, Reset stops them)
-and no thread left behind by Train → Reset cycles."""
+heavy work only from buttons (seed changes start nothing and redraw no gallery, Train starts the baselines,
+Reset stops them) and no thread left behind by Train → Reset cycles."""
 
 from __future__ import annotations
 
@@ -112,6 +112,28 @@ def test_gallery_sweep_and_missing_data(monkeypatch, tmp_path):
     no_exception(at)
 
 
+def test_the_gallery_is_drawn_on_a_click_only(monkeypatch):
+    import engine.embed.views as views
+
+    calls = []
+    real = views.gallery
+
+    def counted(config, seed):
+        calls.append((config.seed, seed))
+        return real(config, seed)
+
+    monkeypatch.setattr(views, "gallery", counted)
+    at = open_page("contrastive_embedding")
+    at.button(key="embed_gallery_show").click().run()
+    assert calls == [(0, 0)] and at.get("image")
+    for seed in (1, 2, 3):  # settings changes redraw the kept gallery, computing (and loading) nothing
+        at.number_input(key="embed.seed").set_value(seed).run()
+    no_exception(at)
+    assert calls == [(0, 0)] and any("five random views" in c for im in at.get("image") for c in im.captions)
+    at.button(key="embed_gallery_new").click().run()
+    assert calls == [(0, 0), (3, 1)]
+
+
 def test_warm_up_is_started_with_the_page(no_numba_here):
     open_page("contrastive_embedding")
     assert no_numba_here
@@ -162,7 +184,12 @@ def test_thirty_seed_changes_start_no_background_work():
 
 def test_baselines_start_with_train_and_train_reset_cycles_leave_no_thread(monkeypatch):
     import engine.embed.baselines as baselines
+    import engine.scheduler as scheduler
     from engine.run import STOPPED, cancel, live_runs
+
+    # two places: the baselines run beside the training (with one they wait in line: tests/app/test_jobs.py)
+    sched = scheduler.Scheduler(max_jobs=2, session_jobs=4)
+    monkeypatch.setattr(scheduler, "_DEFAULT", sched)
 
     def slow_probe(*_):  # a probe that takes 60 s unless stopped (checks between its chunks)
         for _ in range(600):
@@ -193,3 +220,4 @@ def test_baselines_start_with_train_and_train_reset_cycles_leave_no_thread(monke
     print(f"\n{CYCLES} Train → Reset cycles: threads {threads} before Train, {threading.active_count()} after "
           f"(the fresh paused run's), live runs {live_names()}")
     assert left, (live_names(), threading.active_count(), threads)
+    assert sched.status()["waiting"] == 0 and sched.status()["running"] == 0  # the paused run holds no place

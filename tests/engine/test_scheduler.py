@@ -203,3 +203,22 @@ def test_a_finished_run_is_not_kept_alive_by_the_line():
     del run
     gc.collect()
     assert ref() is None
+
+
+def test_on_a_gpu_the_default_job_count_is_what_its_free_memory_holds(monkeypatch):
+    import torch
+
+    from engine.scheduler import ServeSettings
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (10 * 2**30, 80 * 2**30))  # 10 GiB free
+    monkeypatch.delenv("ENERGY_LAB_JOB_MEMORY_MB", raising=False)
+    assert ServeSettings().jobs(cores=16) == 2  # 10 GiB // 4 GiB per job
+    monkeypatch.setenv("ENERGY_LAB_JOB_MEMORY_MB", "1024")
+    assert ServeSettings().jobs(cores=16) == 10
+    assert ServeSettings().jobs(cores=4) == 3  # the cores bound it too
+    assert ServeSettings(max_jobs=7).jobs(cores=16) == 7  # an explicit count is kept
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (2**29, 80 * 2**30))  # a full GPU
+    assert ServeSettings().jobs(cores=16) == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert ServeSettings().jobs(cores=16) == 15
