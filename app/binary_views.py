@@ -2,7 +2,8 @@
 
 The numbers come from engine.binary.views (curves, mosaics, pattern masses, couplings, the watched
 chain); this module only turns them into figures. Each figure reads the run's own data and budget, so
-a run started with other settings keeps drawing its own.
+a run started with other settings keeps drawing its own. `nll_table` holds the comparison's points for
+a CSV download (app/exports.csv_button).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -73,6 +75,20 @@ def nll_figure(r: Run, zoom: bool) -> go.Figure:
                       legend=dict(orientation="h", y=-0.2), xaxis=dict(title="step", range=[0, budget]),
                       yaxis=yaxis)
     return fig
+
+
+def nll_table(r: Run) -> pd.DataFrame:
+    """The methods' exact NLL curves of `nll_figure` side by side: a row per evaluated step, a column
+    `nll_<method>` per method (`nll_ml`: the exact-ML reference), blank where a method has no value, and
+    the data entropy (the floor) when it is known."""
+    frame = pd.DataFrame({"step": pd.Series([], dtype=np.int64)})
+    for label, (x, y) in curves(list(r.evaluations), r.trainer.labels).items():
+        part = pd.DataFrame({"step": x.astype(np.int64), f"nll_{label}": y})
+        frame = frame.merge(part, on="step", how="outer")
+    frame = frame.sort_values("step", kind="stable").reset_index(drop=True)
+    if r.trainer.data.entropy is not None:
+        frame["data_entropy"] = float(r.trainer.data.entropy)
+    return frame
 
 
 def samples_figure(r: Run, snap: dict[str, Any], negatives: bool) -> go.Figure:

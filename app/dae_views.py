@@ -1,7 +1,8 @@
 """The Plotly figures of the "Denoising autoencoder" page (pages/denoising_autoencoder.py).
 
 Drawing only: every number comes from a snapshot or from engine/dae/views.py. Titles and legend names
-come from the page's TEXT (passed in as `t`).
+come from the page's TEXT (passed in as `t`). `sweep_table` holds the σ sweep's measures for a CSV
+download (app/exports.csv_button).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from engine.dae import views
@@ -135,6 +137,15 @@ def sweep_metrics_figure(d: dict[str, Any], t: dict[str, str]) -> go.Figure:
     fig.update_layout(title=_title(t["sweep_metrics"]), height=380, uirevision="dae_sweep_m", margin=MARGIN,
                       xaxis_title="σ", yaxis=dict(range=[0, 1.1]), legend=dict(orientation="h", y=-0.2))
     return fig
+
+
+def sweep_table(d: dict[str, Any]) -> pd.DataFrame:
+    """The σ sweep's measures drawn by `sweep_metrics_figure`: a row per σ (midpoint energy ratio and
+    false-low fraction of the DAE, blank before the sweep has measured them)."""
+    frame = pd.DataFrame({"sigma": np.asarray(d["sigmas"], dtype=np.float64)})
+    for key in ("midpoint_ratio", "false_low"):
+        frame[key] = np.asarray(d[key], dtype=np.float64) if key in d else np.nan
+    return frame
 
 
 def sweep_profiles_figure(d: dict[str, Any], pick: int, dataset: str, t: dict[str, str]) -> go.Figure:

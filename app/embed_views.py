@@ -1,14 +1,17 @@
 """Drawing for the contrastive-embedding page (pages/contrastive_embedding.py): Plotly figures and small
-Streamlit pieces built from what engine/embed/views.py computed. Nothing here computes a number."""
+Streamlit pieces built from what engine/embed/views.py computed. Nothing here computes a number.
+The sweep views draw their charts through app/exports.chart (PNG/SVG) and offer their rows as CSV."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.exports import chart, csv_button
 from engine.embed import views
 from engine.embed.data import thumbnail
 from engine.embed.sweeps import Sweep, describe_negatives, describe_temperature, describe_why_cosine
@@ -58,6 +61,39 @@ def curves_figure(c: dict[str, Any], lines: dict[str, float], last_step: int) ->
                                   tickformat=".0%", dtick=0.2, showgrid=False),
                       legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def curves_table(c: dict[str, Any]) -> pd.DataFrame:
+    """The points of `curves_figure` (the output of engine.embed.views.curves) for a CSV: a row per step,
+    training columns (loss, contrastive_acc) and evaluation columns (linear_probe_acc, knn_acc), blank
+    where a step has no value."""
+    train = pd.DataFrame({"step": [] if c["step"] is None else np.asarray(c["step"]).astype(np.int64)})
+    if c["step"] is not None:
+        train["loss"] = c["loss"]
+        if c["contrastive_acc"] is not None:
+            train["contrastive_acc"] = c["contrastive_acc"]
+    if c["eval_step"] is None:
+        return train
+    evals = pd.DataFrame({"step": np.asarray(c["eval_step"]).astype(np.int64), "linear_probe_acc": c["probe"],
+                          "knn_acc": c["knn"]})
+    if c["step"] is None:
+        return evals
+    return train.merge(evals, on="step", how="outer").sort_values("step", kind="stable").reset_index(drop=True)
+
+
+def why_table(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """The points of `why_figures`, long format: variant, step, embedding_norm, loss."""
+    parts = [pd.DataFrame({"variant": label, "step": np.asarray(step).astype(np.int64),
+                           "embedding_norm": norm, "loss": loss}) for label, step, norm, loss in curves]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["variant", "step", "embedding_norm", "loss"])
+
+
+def sweep_table(rows: list[dict[str, Any]], order: tuple[str, ...]) -> pd.DataFrame:
+    """A sweep's finished cells, one row each (settings, steps, seconds, measures), sorted by `order`."""
+    frame = pd.DataFrame([dict(r) for r in rows])
+    keys = [k for k in order if k in frame.columns]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True) if keys else frame
 
 
 def map_figure(snap: dict[str, Any], xy: np.ndarray, classes: tuple[str, ...], anchor: int,
@@ -153,9 +189,12 @@ def temperature_figure(arrays: dict[str, np.ndarray]) -> go.Figure:
 
 def why_view(d: dict[str, Any], sweep: Sweep) -> None:
     c1, c2 = st.columns(2)
-    norm_fig, loss_fig = why_figures(*views.why_curves(d))
-    c1.plotly_chart(norm_fig, key="embed_why_norm", width="stretch")
-    c2.plotly_chart(loss_fig, key="embed_why_loss", width="stretch")
+    curves, floor = views.why_curves(d)
+    norm_fig, loss_fig = why_figures(curves, floor)
+    chart(norm_fig, "embed_why_norm", "embedding why-cosine norm", container=c1, width="stretch")
+    chart(loss_fig, "embed_why_loss", "embedding why-cosine loss", container=c2, width="stretch")
+    if curves:
+        csv_button(why_table(curves), "embedding why-cosine sweep curves", key="embed_why_csv")
     if d["done"] == d["cells"]:
         st.info(describe_why_cosine(sweep))
 
@@ -166,7 +205,8 @@ def negatives_view(d: dict[str, Any], sweep: Sweep) -> None:
     keys = tuple(k for k, _, _ in NEGATIVES_PANELS)
     for col, (key, fig) in zip(st.columns(3), negatives_figures(*views.negatives_grids(d["rows"], keys)),
                                strict=True):
-        col.plotly_chart(fig, key=f"embed_neg_{key}", width="stretch")
+        chart(fig, f"embed_neg_{key}", f"embedding negatives sweep {key}", container=col, width="stretch")
+    csv_button(sweep_table(d["rows"], ("d", "K")), "embedding negatives sweep", key="embed_neg_csv")
     st.info(describe_negatives(d["rows"]))
 
 
@@ -174,7 +214,8 @@ def temperature_view(d: dict[str, Any], sweep: Sweep) -> None:
     if not d["rows"]:
         return
     rows, arrays = views.temperature_curve(d["rows"])
-    st.plotly_chart(temperature_figure(arrays), key="embed_temp_fig", width="stretch")
+    chart(temperature_figure(arrays), "embed_temp_fig", "embedding temperature sweep", width="stretch")
+    csv_button(sweep_table(rows, ("temperature",)), "embedding temperature sweep", key="embed_temp_csv")
     st.info(describe_temperature(rows))
 
 

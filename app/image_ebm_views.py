@@ -1,5 +1,6 @@
 """Streamlit pieces of the "Energies over images" page (not a page): pictures, figures and tables
-drawn from the engine's numbers (engine/image_ebm/views.py computes them)."""
+drawn from the engine's numbers (engine/image_ebm/views.py computes them). Charts go through
+app/exports.chart (PNG/SVG download); the judges' table and the size comparison offer a CSV."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.exports import chart, csv_button
 from app.run_controls import status_line
 from app.session import RunSlots
 from engine.image_ebm import views
@@ -77,17 +79,27 @@ def histogram_figure(data: dict[str, Any], key: str) -> dict[str, Any]:
         fig.add_bar(x=centres, y=counts, name=name, marker_color=COLOURS[name], opacity=0.6)
     fig.update_layout(barmode="overlay", height=300, margin=dict(l=10, r=10, t=30, b=10),
                       title=TEXT["hist_title"], xaxis_title=TEXT["hist_x"], legend=dict(orientation="h"))
-    st.plotly_chart(fig, key=key)
+    chart(fig, key, "image EBM energy histogram")
     st.caption(TEXT["hist_means"].format(**hist["means"], gap=hist["gap"], gap_in_sd=hist["gap_in_sd"]))
     return hist
 
 
-def judges_table(ev: dict[str, float]) -> None:
-    """The judges' scores of the particles beside noise's, blobs' and held-out data's."""
-    keys = ("min_class_share", "classes_over_5pct", "top_prob", "realistic")
-    rows = [(TEXT["judge_row"][ref], *(ev.get(k if ref == "particles" else f"{k}_{ref}") for k in keys))
-            for ref in ("particles", "noise", "blobs", "held_out")]
-    st.dataframe(pd.DataFrame(rows, columns=list(TEXT["judge_cols"])), hide_index=True)
+JUDGE_KEYS = ("min_class_share", "classes_over_5pct", "top_prob", "realistic")
+JUDGED = ("particles", "noise", "blobs", "held_out")
+
+
+def judges_rows(ev: dict[str, float]) -> list[tuple[str, ...]]:
+    """(judged, then one score per JUDGE_KEYS) for the particles, noise, blobs and held-out data."""
+    return [(ref, *(ev.get(k if ref == "particles" else f"{k}_{ref}") for k in JUDGE_KEYS)) for ref in JUDGED]
+
+
+def judges_table(ev: dict[str, float], key: str = "iebm_judges") -> None:
+    """The judges' scores of the particles beside noise's, blobs' and held-out data's, and their CSV
+    (the same rows, with plain keys as column names: the shown names may be translated)."""
+    rows = judges_rows(ev)
+    shown = [(TEXT["judge_row"][ref], *scores) for ref, *scores in rows]
+    st.dataframe(pd.DataFrame(shown, columns=list(TEXT["judge_cols"])), hide_index=True)
+    csv_button(rows, "image EBM judges", key=f"{key}_csv", columns=("judged", *JUDGE_KEYS))
 
 
 def class_shares(ev: dict[str, float], classes: tuple[str, ...], key: str) -> None:
@@ -97,7 +109,7 @@ def class_shares(ev: dict[str, float], classes: tuple[str, ...], key: str) -> No
     fig.add_hline(y=0.05, line_dash="dash", annotation_text="5 %")
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title=TEXT["shares_title"],
                       yaxis=dict(tickformat=".0%", rangemode="tozero"))
-    st.plotly_chart(fig, key=key)
+    chart(fig, key, "image EBM class shares")
 
 
 def auroc_line(ev: dict[str, float], other_name: str) -> None:
@@ -114,12 +126,23 @@ def psnr_lines(ev: dict[str, float], steps: int) -> None:
                                             steps=steps))
 
 
+DIMENSION_LINES = (("min_class_share", "smallest class share"), ("top_prob", "mean top probability"),
+                   ("realistic", "realistic fraction"), ("realistic_blobs", "realistic fraction of blobs"))
+
+
+def dimension_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The points of `dimension_figure`: a row per image size, a column per measure drawn."""
+    return pd.DataFrame([{"size": int(r["size"]), **{k: r[k] for k, _ in DIMENSION_LINES}} for r in rows],
+                        columns=["size", *(k for k, _ in DIMENSION_LINES)])
+
+
 def dimension_figure(rows: list[dict[str, Any]], key: str) -> None:
+    """The size comparison's measures against the image size, and its CSV."""
     fig = go.Figure()
     sizes = [f"{r['size']}×{r['size']}" for r in rows]
-    for k, name in (("min_class_share", "smallest class share"), ("top_prob", "mean top probability"),
-                    ("realistic", "realistic fraction"), ("realistic_blobs", "realistic fraction of blobs")):
+    for k, name in DIMENSION_LINES:
         fig.add_scatter(x=sizes, y=[r[k] for r in rows], mode="lines+markers", name=name)
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="image size (pixels)",
                       yaxis=dict(rangemode="tozero"), legend=dict(orientation="h"), uirevision=key)
-    st.plotly_chart(fig, key=key)
+    chart(fig, key, "image EBM size comparison")
+    csv_button(dimension_table(rows), "image EBM size comparison", key=f"{key}_csv")

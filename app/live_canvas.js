@@ -2,7 +2,16 @@
 // Python ships the frames published since its last call (a batch every ~0.25 s); this code queues
 // them and paints each one when its time comes (frame time + a small adaptive delay), so the
 // browser animates at the rate the engine publishes (~30 frames/s) whatever the polling rate.
+// Exports (the toolbar under the picture): "PNG" saves the canvas as it is; "Record" records it as a
+// WebM video (canvas.captureStream + MediaRecorder) from the click until "Stop" (or config.max_record_s),
+// then downloads it. A rolling "last N seconds" buffer is not offered: a WebM cut out of a running
+// MediaRecorder stream is not playable without its first chunk and a key frame.
 const STATES = new Map();
+const CAPTURE_FPS = 30;
+// vp8 first: it encodes with less CPU than vp9, and the encoder shares the cores with the animation
+const VIDEO_TYPES = ["video/webm;codecs=vp8", "video/webm;codecs=vp9", "video/webm"];
+const VIDEO_BITS_PER_S = 4_000_000;
+const IDLE_FRAME_MS = 1000 / 15; // while recording a still picture, keep ≥ 15 frames/s in the file
 
 const VIRIDIS = [
   [68, 1, 84], [72, 35, 116], [64, 67, 135], [52, 94, 141], [41, 120, 142], [32, 144, 140],
@@ -42,13 +51,124 @@ function setup(parent) {
     <div class="lc-bar"><span class="lc-lo"></span><div class="lc-ramp"></div><span class="lc-hi"></span></div>
     <div class="lc-legend"></div>
     <div class="lc-info"><span class="lc-step">step –</span> · <span class="lc-fps">– frames/s</span> ·
-      <span class="lc-lag">lag –</span></div>`;
+      <span class="lc-lag">lag –</span></div>
+    <div class="lc-tools"><button type="button" class="lc-png"></button><button type="button" class="lc-rec">
+      </button><span class="lc-rec-info"></span></div>`;
   parent.appendChild(root);
-  return {
+  const s = {
     root, canvas: root.querySelector("canvas"), off: document.createElement("canvas"),
     queue: [], current: null, lastQueued: 0, runId: null, offsets: [], delay: 0.4,
     lastArrival: null, gaps: [], paints: [], painted: 0, trails: [], raf: null, config: {},
+    recording: null, downloads: 0,
   };
+  root.dataset.recording = "0";
+  root.dataset.recordedBytes = "0";
+  root.dataset.recordSupported = videoType() ? "1" : "0";
+  root.querySelector(".lc-png").addEventListener("click", () => savePng(s));
+  root.querySelector(".lc-rec").addEventListener("click", () => (s.recording ? stopRecording(s) : startRecording(s)));
+  return s;
+}
+
+// ---- exports -------------------------------------------------------------------------------------
+const label = (s, key) => (s.config.labels || {})[key] ?? key;
+const stepOf = (s) => (s.current ? s.current.step : 0);
+const prefix = (s) => s.config.file_prefix || "energy-lab";
+
+function videoType() {
+  if (typeof MediaRecorder === "undefined" || !HTMLCanvasElement.prototype.captureStream) return null;
+  return VIDEO_TYPES.find((t) => MediaRecorder.isTypeSupported(t)) || null;
+}
+
+function download(s, blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.style.display = "none";
+  s.root.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  s.downloads += 1;
+  s.root.dataset.downloads = String(s.downloads);
+  s.root.dataset.lastDownload = name;
+}
+
+function savePng(s) {
+  const name = `${prefix(s)}-step-${stepOf(s)}.png`;
+  s.canvas.toBlob((blob) => { if (blob) download(s, blob, name); }, "image/png");
+}
+
+function recordInfo(s, key, seconds, bytes) {
+  return label(s, key).replace("{s}", seconds.toFixed(1)).replace("{kb}", String(Math.round(bytes / 1024)));
+}
+
+function tools(s) {
+  const png = s.root.querySelector(".lc-png"), rec = s.root.querySelector(".lc-rec");
+  png.textContent = label(s, "png");
+  png.title = label(s, "png_help");
+  const supported = s.root.dataset.recordSupported === "1";
+  rec.textContent = label(s, s.recording ? "stop" : "record");
+  rec.title = label(s, supported ? "record_help" : "no_recorder");
+  rec.disabled = !supported;
+  rec.dataset.on = s.recording ? "1" : "0";
+}
+
+function startRecording(s) {
+  const type = videoType();
+  if (!type || s.recording) return;
+  const stream = s.canvas.captureStream(CAPTURE_FPS);
+  const rec = new MediaRecorder(stream, { mimeType: type, videoBitsPerSecond: VIDEO_BITS_PER_S });
+  const r = { rec, stream, chunks: [], bytes: 0, t0: performance.now(), lastPaint: performance.now(),
+    firstStep: stepOf(s), lastStep: stepOf(s), type };
+  rec.ondataavailable = (e) => {
+    if (!e.data || !e.data.size) return;
+    r.chunks.push(e.data);
+    r.bytes += e.data.size;
+    s.root.dataset.recordedBytes = String(r.bytes);
+  };
+  rec.onstop = () => {
+    stream.getTracks().forEach((t) => t.stop());
+    s.root.dataset.recordedBytes = String(r.bytes);
+    s.root.querySelector(".lc-rec-info").textContent = recordInfo(s, "recorded", (r.t1 - r.t0) / 1000, r.bytes);
+    download(s, new Blob(r.chunks, { type: "video/webm" }), `${prefix(s)}-step-${r.firstStep}-${r.lastStep}.webm`);
+  };
+  rec.start(1000); // a chunk a second: data-recorded-bytes grows while recording
+  s.recording = r;
+  s.root.dataset.recording = "1";
+  s.root.dataset.recordType = type;
+  tools(s);
+  if (s.raf === null) s.raf = requestAnimationFrame(() => tick(s));
+}
+
+function stopRecording(s) {
+  const r = s.recording;
+  if (!r) return;
+  s.recording = null;
+  r.lastStep = stepOf(s);
+  r.t1 = performance.now();
+  s.root.dataset.recording = "0";
+  s.root.dataset.recordedS = ((r.t1 - r.t0) / 1000).toFixed(2);
+  if (r.rec.state !== "inactive") r.rec.stop(); // onstop downloads the file
+  tools(s);
+}
+
+function whileRecording(s, painted) {
+  // the only per-frame work recording adds: a status line and, for a still picture, a one-pixel
+  // self-copy that marks the canvas changed so captureStream keeps sending frames
+  const r = s.recording, now = performance.now();
+  if (painted) r.lastPaint = now;
+  else if (now - r.lastPaint > IDLE_FRAME_MS) {
+    const ctx = s.canvas.getContext("2d");
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(s.canvas, 0, 0, 1, 1, 0, 0, 1, 1);
+    r.lastPaint = now;
+  }
+  if (!(now - r.lastInfo < 250)) {
+    r.lastInfo = now;
+    s.root.querySelector(".lc-rec-info").textContent = recordInfo(s, "recording", (now - r.t0) / 1000, r.bytes);
+  }
+  if ((now - r.t0) / 1000 >= (s.config.max_record_s || 120)) stopRecording(s);
 }
 
 function contours(ctx, g, n, W, H, levels) {
@@ -224,15 +344,19 @@ function tick(s) {
     s.root.dataset.fps = "0";
     s.root.querySelector(".lc-fps").textContent = "0 frames/s";
   }
-  // an idle view (no run training, nothing queued) stops asking for animation frames: a class of open
-  // pages would otherwise spend a core on empty ticks; the next data from the server starts it again
-  if (s.config.running || s.queue.length || s.paints.length) s.raf = requestAnimationFrame(() => tick(s));
+  if (s.recording) whileRecording(s, next !== null);
+  // an idle view (no run training, nothing queued, not recording) stops asking for animation frames: a
+  // class of open pages would otherwise spend a core on empty ticks; the next data from the server starts it
+  if (s.config.running || s.queue.length || s.paints.length || s.recording) {
+    s.raf = requestAnimationFrame(() => tick(s));
+  }
 }
 
 export default function (component) {
   const { data, parentElement, key } = component;
   let s = STATES.get(key);
   if (!s || !parentElement.contains(s.root)) {
+    if (s && s.recording) stopRecording(s); // the old canvas is gone: save what it recorded
     s = setup(parentElement);
     STATES.set(key, s);
   }
@@ -264,7 +388,8 @@ export default function (component) {
     s.lastQueued = fresh[fresh.length - 1].frame;
   }
   s.root.querySelector(".lc-legend").innerHTML = (s.config.legend || [])
-    .map(([label, color]) => `<span><i style="background:${color}"></i>${label}</span>`).join("");
+    .map(([name, color]) => `<span><i style="background:${color}"></i>${name}</span>`).join("");
+  tools(s);
   if (!s.current && !s.queue.length) draw(s);
   if (s.raf === null) tick(s);
   return () => {

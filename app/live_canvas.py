@@ -8,6 +8,14 @@ its own time, a fraction of a second behind, so every published frame (~30/s) re
 Snapshot keys drawn: "energy" (n×n, rows = y, ascending), "positives" / "negatives" / "particles"
 (N×2), "reinit" (bool N: particles re-initialised this step, ringed). The component root carries
 data-fps, data-lag, data-step, data-frames and data-trail attributes (used by the e2e tests).
+
+Exports, for slides: the toolbar under the picture has a "PNG" button (the canvas as it is, downloaded as
+<prefix>-step-<step>.png) and a "Record"/"Stop" button that records the canvas as a WebM video
+(captureStream + MediaRecorder, vp8 where the browser has it) from the click until Stop, at most
+MAX_RECORD_S, downloaded as <prefix>-step-<first>-<last>.webm. Recording from the click, not a rolling
+"last N seconds" buffer: MediaRecorder's stream cannot be cut at an arbitrary point. The root then also
+carries data-recording ("1"/"0"), data-recorded-bytes, data-recorded-s (after Stop), data-record-type,
+data-record-supported, data-downloads and data-last-download.
 """
 
 from __future__ import annotations
@@ -32,6 +40,13 @@ _CSS = """
 .lc-legend { display: flex; gap: 14px; margin-top: 4px; }
 .lc-legend i { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 4px; }
 .lc-info { opacity: 0.65; margin-top: 2px; font-variant-numeric: tabular-nums; }
+.lc-tools { display: flex; align-items: center; gap: 6px; margin-top: 4px; font-variant-numeric: tabular-nums; }
+.lc-tools button { font: inherit; color: inherit; background: transparent; cursor: pointer; padding: 1px 9px;
+  border: 1px solid rgba(128, 128, 128, 0.55); border-radius: 4px; }
+.lc-tools button:hover { border-color: currentColor; }
+.lc-tools button:disabled { opacity: 0.4; cursor: default; }
+.lc-tools button[data-on="1"] { color: #ff5252; border-color: #ff5252; }
+.lc-rec-info { opacity: 0.65; }
 """
 _component = st.components.v2.component("energy_lab_live_canvas", js=_JS, css=_CSS)
 
@@ -41,6 +56,18 @@ LEGEND = {
     "particles": ("particles (with their tails)", "#ffb74d"),
 }
 FIRST_BATCH_S = 1.0  # on (re)mount, send only the last second of frames
+# the toolbar's words ({s}: seconds recorded, {kb}: size so far), here so that they can be translated
+TEXT = {
+    "png": "PNG",
+    "png_help": "Download the picture as a PNG image",
+    "record": "⏺ Record",
+    "stop": "⏹ Stop",
+    "record_help": "Record the live view as a WebM video, from now until Stop",
+    "recording": "recording… {s} s · {kb} kB",
+    "recorded": "saved {s} s · {kb} kB",
+    "no_recorder": "This browser cannot record the canvas (no MediaRecorder)",
+}
+MAX_RECORD_S = 120  # a recording stops itself after this long (the video is held in the browser's memory)
 
 
 def _b64(a: np.ndarray) -> str:
@@ -73,6 +100,11 @@ def frames_to_send(run: Run, last_sent: int) -> list[Snapshot]:
     return frames
 
 
+def file_prefix(key: str) -> str:
+    """The downloads' name prefix: "ml_canvas" → "energy-lab-ml"."""
+    return "energy-lab-" + key.removesuffix("_canvas").replace("_", "-")
+
+
 def live_canvas(run: Run | None, *, key: str, extent: tuple[float, float, float, float],
                 static_points: np.ndarray | None = None, trail: int = 0, size: int = 520) -> dict[str, Any]:
     """Ship new frames of `run` to the canvas `key`. Call it inside an `st.fragment(run_every=...)`."""
@@ -93,6 +125,7 @@ def live_canvas(run: Run | None, *, key: str, extent: tuple[float, float, float,
         "frames": [encode_frame(f) for f in frames],
         "static": _b64(np.asarray(static_points, np.float32)[:, :2]) if static_points is not None else None,
         "config": {"extent": list(extent), "trail": int(trail), "size": int(size),
-                   "running": bool(run is not None and run.state == RUNNING), "legend": layers},
+                   "running": bool(run is not None and run.state == RUNNING), "legend": layers,
+                   "labels": TEXT, "file_prefix": file_prefix(key), "max_record_s": MAX_RECORD_S},
     }
     return _component(key=key, data=data, height="content")

@@ -1,11 +1,13 @@
 """Figures the 2-D pages share (maximum likelihood, contrastive divergence): drawn from what the engine
-computed (engine/toy/views.py), never computing themselves."""
+computed (engine/toy/views.py), never computing themselves. Each figure has a `*_table` twin with the
+same points, for a CSV download (app/exports.csv_button)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from engine.toy.views import thinned
@@ -39,6 +41,23 @@ def curves_figure(history: list[dict[str, float]], evaluations: Iterable[dict[st
     return fig
 
 
+def curves_table(history: list[dict[str, float]], evaluations: Iterable[dict[str, float]],
+                 lines: Mapping[str, str], eval_lines: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The points `curves_figure` draws, as one table for a CSV: a row per step (the same thinned
+    history steps, plus the evaluation steps), a column per history key and per metric key, blank where a
+    step has no value. Columns are the keys ("step", "loss", "nll", ...), not the translated names."""
+    hist = thinned(history)
+    train = pd.DataFrame({"step": [h["step"] for h in hist],
+                          **{k: [h[k] for h in hist] for k in lines if hist and k in hist[0]}})
+    ev = list(evaluations)
+    keys = [k for k in (eval_lines or {}) if ev and k in ev[0]]
+    if not keys:
+        return train
+    metrics = pd.DataFrame({"step": [e["step"] for e in ev], **{k: [e[k] for e in ev] for k in keys}})
+    merged = train.merge(metrics, on="step", how="outer", suffixes=("", "_eval"))
+    return merged.sort_values("step", kind="stable").reset_index(drop=True)
+
+
 def dimension_figure(result: dict[str, Any], dims: Iterable[int], labels: Mapping[str, str], title: str) -> go.Figure:
     """The PCD-vs-dimension curve (summarised by engine.toy.dimension.summarise) with its two references."""
     fig = go.Figure()
@@ -51,3 +70,13 @@ def dimension_figure(result: dict[str, Any], dims: Iterable[int], labels: Mappin
                       xaxis=dict(title="dimension d", type="log", tickvals=list(dims)),
                       yaxis_title="KL(data ‖ samples) on the plane (nats)", uirevision="cdd")
     return fig
+
+
+def dimension_table(result: dict[str, Any]) -> pd.DataFrame:
+    """The points of `dimension_figure`: a row per (method, dimension), with the two reference levels."""
+    rows = [{"method": method, "dimension": int(d), "hist_kl": float(v)}
+            for method, curve in result["hist_kl"].items() for d, v in curve.items()]
+    frame = pd.DataFrame(rows, columns=["method", "dimension", "hist_kl"])
+    frame["hist_kl_exact_sample"] = float(result["hist_kl_exact_sample"])
+    frame["hist_kl_uniform"] = float(result["hist_kl_uniform"])
+    return frame

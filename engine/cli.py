@@ -5,8 +5,9 @@ Each experiment lives in its own module that declares its settings and runs them
     SETTINGS = ToyConfig                         # a Settings dataclass (or a tuple of them)
     def run(config: ToyConfig) -> dict: ...       # the final metrics (printed as JSON)
 
-Its flags come from the declarations (`--name`, with range and help). A few commands without settings
-(bench) keep `add_arguments(parser)` / `main(args)`.
+Its flags come from the declarations (`--name`, with range and help). A command without settings
+(prepare) keeps `add_arguments(parser)` / `main(args)`; an int from `main` is its exit status (it printed its
+own report).
 
 Every experiment with settings also takes the `Output` flags: `--save DIR` writes a run folder
 (engine/runfolder.py) while it runs — every headless run of the call logs its rows there, the first one
@@ -50,6 +51,7 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "embed": ("engine.embed.cli", "contrastive embedding of images: SimCLR, MoCo, PIRL, probes"),
     "image-ebm": ("engine.image_ebm.cli", "persistent CD on images: fantasy particles, judged by classifiers"),
     "bench": ("engine.bench", "speed figures, each with its baseline from the same run"),
+    "prepare": ("engine.prepare", "before class: check, warm up and smoke-test every page; a readiness report"),
 }
 
 
@@ -274,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                                   else {"rows": result})
         else:
             result = module.main(args)
+            if isinstance(result, int):  # a command that printed its own report (prepare): its exit status
+                return result
     except KeyboardInterrupt as exc:
         return _fail(LabError(str(exc) or "interrupted"), debug)
     except Exception as exc:  # every failure: one line, one JSON object, exit 2

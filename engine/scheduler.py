@@ -37,7 +37,7 @@ from engine.schema import Settings, setting
 WAITING, ADMITTED, DONE = "waiting", "running", "done"
 ENVIRONMENT = {"max_jobs": "ENERGY_LAB_MAX_JOBS", "session_jobs": "ENERGY_LAB_SESSION_JOBS",
                "threads": "ENERGY_LAB_THREADS", "grace_s": "ENERGY_LAB_SESSION_GRACE_S",
-               "class_code": "ENERGY_LAB_CLASS_CODE"}
+               "class_code": "ENERGY_LAB_CLASS_CODE", "job_memory_mb": "ENERGY_LAB_JOB_MEMORY_MB"}
 _LOG = logging.getLogger(__name__)
 
 
@@ -57,6 +57,11 @@ class ServeSettings(Settings):
                                   cli=False)
     grace_s: float = setting(600.0, ge=1.0, le=86_400.0, label="Grace period (s)",
                              help="how long a browser's runs outlive its last connection", cli=False)
+    job_memory_mb: int | None = setting(None, ge=64, le=16_777_216,
+                                        none="the available memory shared among the jobs at once",
+                                        label="Memory per job (MB)",
+                                        help="the most one image-model job may use (CUDA: at most the free memory); "
+                                             "larger settings are refused with what would fit", cli=False)
     class_code: str | None = setting(None, pattern=r"[A-Za-z0-9_-]{4,64}", none="none: anyone with the link trains",
                                      label="Class code",
                                      help="the code the lecturer hands out; without it a browser can look but not "
@@ -84,10 +89,8 @@ def gpu_jobs() -> int | None:
     """How many jobs the GPU's free memory holds (None without CUDA)."""
     if not torch.cuda.is_available():
         return None
-    from engine.embed.memory import MemorySettings  # here: that module reads this one's job count
-
     free, _ = torch.cuda.mem_get_info()
-    per_job = (MemorySettings.from_environ().job_memory_mb or GPU_JOB_MB) * 2**20
+    per_job = (ServeSettings.from_environ().job_memory_mb or GPU_JOB_MB) * 2**20
     return int(free // per_job)
 
 

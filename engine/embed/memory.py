@@ -39,16 +39,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
 
 from engine.errors import SettingError
-from engine.schema import Settings, setting
+from engine.scheduler import ServeSettings
 
 MIB, GIB = 2**20, 2**30
-ENVIRONMENT = {"job_memory_mb": "ENERGY_LAB_JOB_MEMORY_MB"}
 CUDA_SAFETY = 0.9  # of the device's free memory: the CUDA context, the caching allocator's slack
 MEMINFO = Path("/proc/meminfo")
 FLOAT = 4  # bytes of a float32
@@ -83,21 +82,6 @@ TEXT = {
     "encoders": {"small_cnn": "The small CNN", "resnet18": "ResNet-18"},
     "energies": {"cnn": "The small CNN energy", "resnet": "The ResNet-style energy"},
 }
-
-
-@dataclass
-class MemorySettings(Settings):
-    """How much memory one job may have; read from the environment (`ENVIRONMENT`) when a job starts."""
-
-    experiment: ClassVar[str] = "serve-memory"
-    environment: ClassVar[Mapping[str, str]] = ENVIRONMENT
-
-    job_memory_mb: int | None = setting(None, ge=64, le=16_777_216,
-                                        none="the available memory shared among the jobs at once",
-                                        label="Memory per job (MB)",
-                                        help="the most one training job may use (CUDA: at most the free memory)",
-                                        cli=False)
-
 
 
 # ---- the estimate ------------------------------------------------------------------------------------
@@ -322,10 +306,9 @@ def available_memory() -> int | None:
 
 def memory_budget(device: torch.device | str = "cpu", environ: Mapping[str, str] | None = None) -> int | None:
     """Bytes one job may use on `device` (None: unknown, nothing is refused); see the module docstring."""
-    from engine.scheduler import ServeSettings
-
     device = torch.device(device)
-    mb = MemorySettings.from_environ(environ).job_memory_mb
+    serve = ServeSettings.from_environ(environ)
+    mb = serve.job_memory_mb
     given = mb * MIB if mb is not None else None
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
@@ -338,7 +321,7 @@ def memory_budget(device: torch.device | str = "cpu", environ: Mapping[str, str]
     available = available_memory()
     if available is None:
         return None
-    return available // ServeSettings.from_environ(environ).jobs()
+    return available // serve.jobs()
 
 
 def _size(n: float) -> str:

@@ -19,10 +19,8 @@ from engine.embed import memory
 from engine.embed.config import EmbedConfig
 from engine.embed.data import DATASETS
 from engine.embed.memory import (
-    ENVIRONMENT,
     MIB,
     Estimate,
-    MemorySettings,
     check_fits,
     check_image_ebm_fits,
     embed_estimate,
@@ -37,9 +35,10 @@ from engine.errors import SettingError
 from engine.image_ebm.config import ImageEBMConfig
 from engine.image_ebm.data import DATASETS as IMAGE_EBM_DATASETS
 from engine.image_ebm.objectives import REGISTRY as IMAGE_EBM_METHODS
+from engine.scheduler import ENVIRONMENT, ServeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-VAR = ENVIRONMENT["job_memory_mb"]
+VAR = ENVIRONMENT["job_memory_mb"]  # declared with the other server settings
 FITS = re.compile(r"batch (\d+) would fit")
 # the largest contrastive run the settings allow on CIFAR-shaped images (3×32×32): the issue's "ResNet-18,
 # CIFAR-10, batch 4096" with the batch at its declared maximum
@@ -216,7 +215,7 @@ def test_the_estimate_leaves_the_global_generator_alone():
 @pytest.mark.parametrize("text", ["abc", "0", "-5", "1e12"])
 def test_a_bad_budget_in_the_environment_names_the_variable(text: str):
     with pytest.raises(SettingError) as err:
-        MemorySettings.from_environ({VAR: text})
+        ServeSettings.from_environ({VAR: text})
     assert err.value.setting == VAR and VAR in str(err.value)
 
 
