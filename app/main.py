@@ -12,6 +12,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only app/ on the path; pag
 import streamlit as st
 
 from app.pages_index import PAGES
+from app.presenter import presenter_view
 from app.session import class_code_box, remember_browser
 from app.session_runs import session_runs_panel
 from engine.scheduler import share_threads
@@ -22,6 +23,7 @@ share_threads()  # torch's pool is process-wide: each admitted job's share (engi
 st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
 remember_browser()  # the cookie that lets a reload or a new tab of this browser find its runs
 class_code_box()  # only when the lecturer set ENERGY_LAB_CLASS_CODE
+presenter_view()  # the projector's switch: settings hidden, larger text, keyboard shortcuts (?present=1)
 session_runs_panel()  # this browser's runs on every page, at the top of the sidebar (app/session_runs.py)
 
 nav = st.navigation(

@@ -42,6 +42,7 @@ LABELS = {
 # how often a waiting page looks at its place in line: each look redraws the page in the browser (~60 ms of a
 # core in headless Chromium) and runs a fragment on the server; the run itself starts the moment it is admitted
 WAIT_POLL_S = 5.0
+STEP_WAIT_S = 2.0  # how long Step waits for its step to show it (a toy step takes milliseconds)
 _RECORDED: weakref.WeakKeyDictionary[Run, Path] = weakref.WeakKeyDictionary()  # run → the folder it writes
 
 
@@ -84,8 +85,14 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
         if run is None or run.state not in (RUNNING, PAUSED):
             run = slots.replace(name, make_run(config))
             st.session_state[cfg_key] = config
+        target = run.step + 1
         run.step_once()
-    if c4.button(t["reset"], key=f"{key}_reset", width="stretch", icon=":material/restart_alt:"):
+        # the step runs on the run's thread: wait (briefly) for it, so this redraw shows it, not the step before
+        deadline = time.monotonic() + STEP_WAIT_S
+        while run.step < target and run.alive and time.monotonic() < deadline:
+            time.sleep(0.01)
+    if c4.button(t["reset"], key=f"{key}_reset", width="stretch", icon=":material/restart_alt:") and not (
+            fresh(run) and st.session_state.get(cfg_key) == config):  # a fresh run, same settings: nothing to do
         old = slots.get(name)
         # the old run is stopped (its thread ends) but kept, so "Undo reset" can take it up again
         slots.replace(undo_slot(name), old if old is not None and old.step > 0 and old.state != FAILED else None)
@@ -104,6 +111,11 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     if run is not None and run.state == FAILED and run.guard.rolled_back_to is not None:
         offer_continue(slots, name, run, config, key)
     return run
+
+
+def fresh(run: Run | None) -> bool:
+    """A run made by Reset (or Step's first click) that has not trained yet."""
+    return run is not None and run.step == 0 and run.state == PAUSED
 
 
 def undo_slot(name: str) -> str:

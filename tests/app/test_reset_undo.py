@@ -1,0 +1,61 @@
+"""Reset keeps what it replaced for one "Undo reset"; Step shows the step it took."""
+
+from __future__ import annotations
+
+import threading
+
+from engine.run import STOPPED, live_runs
+from tests.app.conftest import no_exception, open_page
+
+
+def _small(at):
+    at.number_input(key="ml.width").set_value(16)
+    at.number_input(key="ml.train_grid").set_value(32)
+    return at.run()
+
+
+def _status(at) -> str:
+    return next((m.value for m in at.markdown if " · step " in m.value), "")
+
+
+def _labels(at) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def test_step_shows_the_step_it_took():
+    at = _small(open_page("maximum_likelihood"))
+    for n in (1, 2, 3):
+        at.button(key="ml_step").click().run()
+        assert _status(at).startswith(f"**Paused** · step {n} "), _status(at)
+
+
+def test_undo_reset_brings_the_run_back_where_it_stopped_and_training_goes_on():
+    at = _small(open_page("maximum_likelihood"))
+    for _ in range(5):
+        at.button(key="ml_step").click().run()
+    threads = threading.active_count()
+    at.button(key="ml_reset").click().run()
+    no_exception(at)
+    assert _status(at).startswith("**Paused** · step 0 "), _status(at)
+    assert "Undo reset (back to step 5)" in _labels(at)
+    assert threading.active_count() == threads  # the replaced run's thread ended; the fresh one's started
+    at.button(key="ml_reset").click().run()  # a fresh run with the same settings: nothing to reset
+    assert "Undo reset (back to step 5)" in _labels(at)
+    at.button(key="ml_undo").click().run()
+    no_exception(at)
+    assert _status(at).startswith("**Paused** · step 5 "), _status(at)
+    assert not any(label.startswith("Undo reset") for label in _labels(at))
+    at.button(key="ml_step").click().run()
+    assert _status(at).startswith("**Paused** · step 6 "), _status(at)  # it trains on from step 5
+
+
+def test_the_undo_goes_once_the_fresh_run_trains_and_nothing_is_left_running():
+    at = _small(open_page("maximum_likelihood"))
+    at.button(key="ml_step").click().run()
+    at.button(key="ml_reset").click().run()
+    assert any(label.startswith("Undo reset") for label in _labels(at))
+    at.button(key="ml_step").click().run()  # the fresh run trains: the old one is let go
+    at.run()
+    assert not any(label.startswith("Undo reset") for label in _labels(at))
+    kept = [r for r in live_runs() if r.name == "ml"]
+    assert len(kept) == 1 and kept[0].state != STOPPED
