@@ -18,7 +18,8 @@ def main(page):
 
 
 def status(page) -> str:
-    return main(page).locator("[data-testid='stMarkdownContainer']", has_text=re.compile(r" · step ")).first.inner_text()
+    line = main(page).locator("[data-testid='stMarkdownContainer']", has_text=re.compile(r" · step "))
+    return line.first.inner_text()
 
 
 def test_presenter_view_hides_the_settings_and_keys_drive_the_run(page):
