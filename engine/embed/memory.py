@@ -153,7 +153,9 @@ def _count(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-class _EncoderWithHead(nn.Module):
+class EncoderWithHead(nn.Module):
+    """The encoder and its projection head as one module (what one training step runs)."""
+
     def __init__(self, encoder: nn.Module, head: nn.Module):
         super().__init__()
         self.encoder, self.head = encoder, head
@@ -173,7 +175,7 @@ def _embed_network(encoder: str, channels: int, size: int, width: int, proj_dim:
         if n_classes is not None:
             net: nn.Module = Classifier(enc, n_classes)
         else:
-            net = _EncoderWithHead(enc, ProjectionHead(enc.out_dim, proj_dim))
+            net = EncoderWithHead(enc, ProjectionHead(enc.out_dim, proj_dim))
     act, largest = saved_bytes_per_image(net, (channels, size, size))
     enc_params = _count(enc)
     head_params = _count(net) - enc_params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,11 @@ def wait_for(at: AppTest, cond, timeout: float = 20.0, every: float = 0.3) -> Ap
             return at
         time.sleep(every)
     return at
+
+
+def settle(cond: Callable[[], bool], timeout: float = 20.0, every: float = 0.05) -> bool:
+    """Wait until `cond()` holds (a run's thread reaching a state), at most `timeout` seconds; its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not cond():
+        time.sleep(every)
+    return cond()

@@ -6,8 +6,6 @@ run on one shared worker."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -20,7 +18,7 @@ from engine.run import FINISHED, PAUSED, RUNNING, STOPPED, Run, RunOptions
 from engine.scheduler import Scheduler, job_of, queue_run, release_run
 from engine.toy.config import ToyConfig
 from engine.toy.trainer import ToyTrainer
-from tests.app.conftest import no_exception, open_page, wait_for
+from tests.app.conftest import no_exception, open_page, settle, wait_for
 
 
 @pytest.fixture
@@ -319,10 +317,3 @@ def test_a_map_waiting_for_the_worker_says_its_place(monkeypatch):
     finally:
         gate.set()
     assert settle(lambda: view.project(snap, "umap", warm).kind == "umap")
-
-
-def settle(cond: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not cond():
-        time.sleep(0.02)
-    return cond()

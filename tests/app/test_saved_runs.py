@@ -5,7 +5,6 @@ into a copy for anyone else); a tampered checkpoint is refused on the page and n
 
 from __future__ import annotations
 
-import pickle
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from engine.run import Run, RunOptions
 from engine.runfolder import RunFolder, attach, owner_id, read_metrics, read_run
 from tests.app.conftest import MAIN, ROOT, no_exception
+from tests.engine.crafted_files import tampered_checkpoint
 
 ALICE, BOB = "alice-browser-token-0123456789", "bob-browser-token-012345678901"
 TOY = dict(width=16, depth=1, train_grid=16, view_grid=8, eval_grid=16, test_size=100, batch_size=64, device="cpu")
@@ -142,12 +142,7 @@ def test_save_open_and_continue_training(root):
 def test_a_tampered_checkpoint_is_refused_on_the_page_and_does_not_run(root, tmp_path):
     recorded_toy(root / "alices", ALICE, steps=5)
     target = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(target), "w"))
-
-    (root / "alices" / "checkpoint.pt").write_bytes(pickle.dumps({"step": 5, "modules": Payload()}))
+    (root / "alices" / "checkpoint.pt").write_bytes(tampered_checkpoint(target))
     for token in (ALICE, BOB):
         at = open_runs_as(token, ["alices"])
         at.button(key="runs_continue").click().run()

@@ -16,7 +16,7 @@ from engine.run import IDLE, PAUSED, RUNNING, STOPPED, Run, RunOptions
 from engine.scheduler import Scheduler, job_of, queue_run
 from engine.toy.config import ToyConfig
 from engine.toy.trainer import ToyTrainer
-from tests.app.conftest import ROOT, no_exception, open_page, wait_for
+from tests.app.conftest import ROOT, no_exception, open_page, settle, wait_for
 
 
 @pytest.fixture
@@ -30,13 +30,6 @@ def one_place(monkeypatch) -> Scheduler:
 def endless_run(name: str) -> Run:
     cfg = ToyConfig.create(method="ml", width=8, train_grid=16, view_grid=16, eval_grid=32, device="cpu")
     return Run(ToyTrainer(cfg), RunOptions(max_steps=10**9, evaluate_every_s=None), name=name)
-
-
-def wait_until(cond, timeout: float = 10.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not cond():
-        time.sleep(0.05)
-    return cond()
 
 
 def test_every_slot_the_pages_use_names_its_page():
@@ -77,7 +70,7 @@ def test_pause_all_pauses_the_trainer_and_takes_the_waiting_run_out_of_line_resu
     try:
         queue_run(first, slots.owner, sched)
         queue_run(second, slots.owner, sched)
-        assert wait_until(lambda: first.step > 0)
+        assert settle(lambda: first.step > 0)
         rows = {r.slot: r for r in (describe(s, r) for s, r in slots.items())}
         assert rows["ml"].state == RUNNING and rows["ml"].rate is not None and rows["ml"].step > 0
         assert rows["cd"].state == "waiting" and rows["cd"].place == 1
@@ -96,11 +89,11 @@ def test_pause_all_pauses_the_trainer_and_takes_the_waiting_run_out_of_line_resu
 
         queue_run(first, slots.owner, sched)  # what Train (Resume) on the page does
         queue_run(second, slots.owner, sched)
-        assert wait_until(lambda: first.step > step) and first.state == RUNNING
+        assert settle(lambda: first.step > step) and first.state == RUNNING
         assert second.state == IDLE and job_of(second).position() == 1  # behind `first` again
         pause_all(slots)
         queue_run(second, slots.owner, sched)
-        assert wait_until(lambda: second.step > 0) and second.state == RUNNING and first.state == PAUSED
+        assert settle(lambda: second.step > 0) and second.state == RUNNING and first.state == PAUSED
     finally:
         slots.stop_all()
     assert first.state == STOPPED and second.state == STOPPED
@@ -128,7 +121,7 @@ def test_a_run_on_another_page_shows_in_the_sidebar_and_pause_all_pauses_it(one_
     at.run()
     no_exception(at)
     run = registry().slots(at.session_state["_browser_token"]).get("ml")
-    assert run is not None and wait_until(lambda: run.step > 0)
+    assert run is not None and settle(lambda: run.step > 0)
     at.run()
     links = [(p.value, p.proto.page) for p in at.sidebar.page_link]
     assert ("Maximum likelihood", "maximum_likelihood") in links, links
@@ -140,6 +133,7 @@ def test_a_run_on_another_page_shows_in_the_sidebar_and_pause_all_pauses_it(one_
     at.button(key="session_runs_pause_all").click().run()
     no_exception(at)
     assert run.state == PAUSED and job_of(run) is None and one_place.status()["running"] == 0
+    time.sleep(0.2)  # a pause lands after the step in flight
     step = run.step
     time.sleep(0.3)
     assert run.step == step  # paused: no step since
@@ -152,7 +146,7 @@ def test_a_run_on_another_page_shows_in_the_sidebar_and_pause_all_pauses_it(one_
     at.button(key="ml_train").click().run()
     no_exception(at)
     assert registry().slots(at.session_state["_browser_token"]).get("ml") is run  # the same run, trained on
-    assert wait_until(lambda: run.step > step) and run.state == RUNNING
+    assert settle(lambda: run.step > step) and run.state == RUNNING
     at.run()
     assert not [b for b in at.button if b.key == "session_runs_resume"]  # resumed: nothing left to offer
     run.stop()
@@ -164,14 +158,14 @@ def test_the_panel_resumes_what_pause_all_paused(one_place):
     at = _ml_small(open_page("maximum_likelihood"))
     at.button(key="ml_train").click().run()
     run = registry().slots(at.session_state["_browser_token"]).get("ml")
-    assert wait_until(lambda: run.step > 0)
+    assert settle(lambda: run.step > 0)
     at.run()
     at.button(key="session_runs_pause_all").click().run()
     assert run.state == PAUSED
     step = run.step
     at.button(key="session_runs_resume").click().run()
     no_exception(at)
-    assert wait_until(lambda: run.step > step) and run.state == RUNNING and job_of(run) is not None
+    assert settle(lambda: run.step > step) and run.state == RUNNING and job_of(run) is not None
     run.stop()
 
 

@@ -65,6 +65,11 @@ class ShellCommand:
         return os.system, (f"touch {self.path}",)
 
 
+def tampered_checkpoint(target: Path) -> bytes:
+    """A checkpoint.pt whose unpickling would create `target` (what a tampered run folder could hold)."""
+    return pickle.dumps({"step": 5, "modules": FileMaker(target)})
+
+
 def crafted_batch(target: Path, maker: type = FileMaker, protocol: int = 2) -> bytes:
     batch = cifar_batch()
     batch[b"labels"] = maker(target)

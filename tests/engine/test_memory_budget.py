@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from engine import cli
 from engine.embed import memory
@@ -20,6 +19,7 @@ from engine.embed.config import EmbedConfig
 from engine.embed.data import DATASETS
 from engine.embed.memory import (
     MIB,
+    EncoderWithHead,
     Estimate,
     check_fits,
     check_image_ebm_fits,
@@ -71,21 +71,12 @@ print(json.dumps({"measured": kib("VmHWM") - before, "estimated": est.per_image 
 """
 
 
-class Embedder(nn.Module):
-    def __init__(self, encoder: nn.Module, head: nn.Module):
-        super().__init__()
-        self.encoder, self.head = encoder, head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x))
-
-
 # ---- the activations -------------------------------------------------------------------------------
 def test_saved_activations_of_the_small_cnn_on_digits_match_a_hand_count():
     """8×8 grey, width 32: conv-BN-ReLU (8×8×32) ×2, then (4×4×64) ×2; each keeps the convolution's output
     (batch norm's input) and batch norm's output (ReLU works in place and keeps it); the first
     convolution keeps the image; the head keeps h, the linear output and the ReLU output (64 each)."""
-    net = Embedder(SmallCNN(1, 8, 32), ProjectionHead(64, 64))
+    net = EncoderWithHead(SmallCNN(1, 8, 32), ProjectionHead(64, 64))
     hand = 4 * (1 * 8 * 8 + 2 * 2 * (32 * 8 * 8) + 2 * 2 * (64 * 4 * 4) + 3 * 64)
     total, largest = saved_bytes_per_image(net, (1, 8, 8))
     assert total == hand == 50_176
@@ -97,7 +88,7 @@ def test_saved_activations_grow_by_the_per_image_count_at_any_batch():
     independently here with the same hook on a real forward."""
     from engine.embed.models import ResNet18
 
-    net = Embedder(ResNet18(3, 8), ProjectionHead(64, 16))
+    net = EncoderWithHead(ResNet18(3, 8), ProjectionHead(64, 16))
     per_image, _ = saved_bytes_per_image(net, (3, 16, 16))
 
     def saved(n: int) -> int:

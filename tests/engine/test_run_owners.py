@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from engine.run_owners import (
 )
 from engine.run_resume import continue_run
 from engine.runfolder import RunFolder, attach, owner_id, read_metrics, read_run, run_path
+from tests.engine.crafted_files import tampered_checkpoint
 
 ALICE, BOB = "alice-token-0123456789abcdef", "bob-token-0123456789abcdef00"
 TOY = dict(width=16, depth=1, train_grid=16, view_grid=8, eval_grid=16, test_size=100, batch_size=64, device="cpu")
@@ -201,12 +201,7 @@ def test_the_owner_continues_in_place_others_into_a_copy(root):
 def test_a_tampered_checkpoint_is_refused_before_anything_runs(root, tmp_path):
     trained_toy(root / "a", ALICE, steps=5)
     target = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(target), "w"))
-
-    (root / "a" / "checkpoint.pt").write_bytes(pickle.dumps({"step": 5, "modules": Payload()}))
+    (root / "a" / "checkpoint.pt").write_bytes(tampered_checkpoint(target))
     before = sorted(os.listdir(root))
     for token in (ALICE, BOB):
         with pytest.raises(DataError, match="tampered"):
