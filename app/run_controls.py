@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.form import set_values, widget_key
-from app.session import CLASS_TEXT, UNDO_SUFFIX, RunSlots, browser_token, may_train
+from app.session import CLASS_TEXT, UNDO_SUFFIX, RunSlots, browser_token, may_train, read_only
 from engine.errors import SettingError
 from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run
 from engine.run.guard import learning_rate, lr_cut
@@ -38,6 +38,7 @@ LABELS = {
     "waiting": "Waiting: {place} in line (this server trains {jobs} at a time); training starts by itself.",
     "queued": "Waiting",
     "undo": "Undo reset (back to step {step})",
+    "following": "Following the lecturer's run (read only)",
 }
 # how often a waiting page looks at its place in line: each look redraws the page in the browser (~60 ms of a
 # core in headless Chromium) and runs a fragment on the server; the run itself starts the moment it is admitted
@@ -53,9 +54,17 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     `make_run(config)` builds a Run (not started). Train starts a new run when there is none, or
     when the last one ended; it resumes a paused one. Reset replaces the run by a fresh, unstarted
     one with the current settings (its initial energy is shown at once).
+
+    On a follower's read-only slots (app/follow.py) no button is drawn: a caption, the followed run's place in
+    line while it waits, and the followed run itself, which the page draws as its own.
     """
     t = {**LABELS, **(text or {})}
     run = slots.get(name)
+    if read_only(slots):
+        st.caption(t["following"])
+        if waiting(run):
+            waiting_line(run, t)
+        return run
     cfg_key = f"_cfg_{key}"
     buttons = st.container()
     record = st.checkbox(t["record"], key=f"{key}_record", help=t["record_help"])
@@ -126,7 +135,7 @@ def undo_slot(name: str) -> str:
 def offer_undo(slots: RunSlots, name: str, run: Run | None, key: str, t: dict[str, str]) -> None:
     """"Undo reset" while the fresh run has not trained; once it trains, the replaced run is let go."""
     old = slots.get(undo_slot(name))
-    if old is None:
+    if old is None or read_only(slots):
         return
     if run is None or run.step > 0:
         slots.replace(undo_slot(name), None)
@@ -138,8 +147,8 @@ def offer_undo(slots: RunSlots, name: str, run: Run | None, key: str, t: dict[st
 def undo_reset(slots: RunSlots, name: str, key: str) -> None:
     """(The button's callback.) Put the replaced run back, paused where it stopped: Train goes on from there."""
     old = slots.get(undo_slot(name))
-    if old is None:
-        return  # a second click
+    if old is None or read_only(slots):
+        return  # a second click (or a follower's view, which never draws the button)
     slots.replace(undo_slot(name), None)
     back = slots.replace(name, old.resume_stopped())
     back.start(paused=True)
@@ -154,6 +163,8 @@ CONTINUE = {"plain": "Continue from the rolled-back model",
 
 def offer_continue(slots: RunSlots, name: str, run: Run, config: object, key: str) -> None:
     """After a divergence: a button that trains on from the rolled-back model at the suggested smaller lr."""
+    if read_only(slots):
+        return
     lr = learning_rate(run.trainer)
     cut = lr_cut(run.trainer)
     label = CONTINUE["plain"] if lr is None else CONTINUE["lr"].format(lr=lr * cut)
@@ -164,8 +175,8 @@ def offer_continue(slots: RunSlots, name: str, run: Run, config: object, key: st
 def continue_run(slots: RunSlots, name: str, run: Run, config: object, key: str, cut: float | None) -> None:
     """(The button's callback, before the page redraws.) Put the continued run in the slot and train it; the
     form's lr follows the optimiser's, so the page does not report changed settings."""
-    if slots.get(name) is not run or run.state != FAILED:
-        return  # a second click, or the run was replaced meanwhile
+    if slots.get(name) is not run or run.state != FAILED or read_only(slots):
+        return  # a second click, or the run was replaced meanwhile (a follower's view never draws the button)
     lr = learning_rate(run.trainer)
     new = slots.replace(name, run.continue_from_rollback(cut))
     cfg_key, lr_key = f"_cfg_{key}", widget_key(key, "lr")

@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app import embed_map
 from app import embed_views as draw
+from app.embed_sweeps import sweeps_section
+from app.exports import chart, csv_button
 from app.form import settings_form
-from app.jobs import carry_on, job_wait, start_job, stop_job
+from app.jobs import job_wait, start_job
 from app.run_controls import ordinal, run_controls, status_line, waiting
 from app.session import run_slots
 from engine.embed import views
@@ -16,16 +19,8 @@ from engine.embed.baselines import Baselines, baselines_run, results_of, setting
 from engine.embed.config import EmbedConfig
 from engine.embed.data import missing_files
 from engine.embed.project import start_warm_up
-from engine.embed.sweeps import (
-    NegativesSettings,
-    TemperatureSettings,
-    WhyCosineSettings,
-    negatives_and_dimension,
-    temperature,
-    why_cosine,
-)
+from engine.embed.sprites import Sprites, map_sprites
 from engine.embed.trainer import DeferredTrainer, SupervisedTrainer
-from engine.errors import SettingError
 from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run, RunOptions
 
 TEXT = {
@@ -52,6 +47,9 @@ TEXT = {
                          "It starts by itself.",
     "map": "Embedding map",
     "map_mode": "Projection",
+    "map_images": "Images on hover",
+    "map_images_help": "Hover a point to see its image and a positive view of it; click a point to make it the "
+                       "anchor. Off: the Plotly map (zoom, pan, PNG download).",
     "map_modes": {"pca": "PCA (at once)", "umap": "UMAP (when ready)"},
     "pca": "PCA of step {step}.",
     "warming": "UMAP is warming up (numba compiles its kernels once per server: {s:.0f} s so far) — showing PCA.",
@@ -70,33 +68,9 @@ TEXT = {
     "gallery_show": "Show positive pairs",
     "gallery_new": "New views",
     "gallery_caption": "x | five random views (any two tiles of a row make a positive pair)",
-    "why_title": "Why cosine?",
-    "why_intro": (
-        "The lecture: with an L2 distance the network can make positives similar by making vectors short, and "
-        "negatives dissimilar by making them long. Here SimCLR (cosine) and its L2 variant train side by side "
-        "at the same τ; the plot shows the mean norm ‖z‖ of their embeddings and their losses against the "
-        "lowest value the cosine loss can take."
-    ),
-    "neg_title": "Negatives and dimension",
-    "neg_intro": (
-        "The lecture: in a higher-dimensional embedding there are more places to push up, so contrastive "
-        "methods need more negatives. This grid trains MoCo for the same number of steps at each embedding "
-        "dimension d and queue length K, and measures probe accuracy, the effective rank of the embeddings "
-        "and their uniformity on the sphere (lower = more uniform)."
-    ),
-    "temp_title": "Temperature",
-    "temp_intro": (
-        "SimCLR's Table 5: the temperature that makes the pretext task easiest (highest contrastive accuracy: "
-        "is my positive the closest view?) is not the one that gives the best features (probe accuracy)."
-    ),
-    "start": "Start sweep",
-    "stop": "Stop sweep",
-    "error_prefix": "Stopped: ",
 }
 
 SLOT, SUP_SLOT, BASE_SLOT = "embed", "embed_supervised", "embed_baselines"
-SWEEPS = {"why": (WhyCosineSettings, why_cosine), "neg": (NegativesSettings, negatives_and_dimension),
-          "temp": (TemperatureSettings, temperature)}
 LIVE_OPTIONS = dict(snapshot_hz=2.0, evaluate_every_s=4.0, frames_kept=8, checkpoint_every_s=30.0)
 
 st.title(TEXT["title"])
@@ -180,8 +154,9 @@ def live_status() -> None:
     job_wait(sup, "embed_supervised", {"waiting": TEXT["supervised_queued"]})
     done = sup.last_evaluation() if sup is not None and sup.state == FINISHED else None
     lines = views.baseline_lines(results_of(r.trainer.config, job), done)
-    fig = draw.curves_figure(views.curves(r.history[-3000:], list(r.evaluations)), lines, r.step)
-    st.plotly_chart(fig, key="embed_curves", width="stretch")
+    c = views.curves(r.history[-3000:], list(r.evaluations))
+    chart(draw.curves_figure(c, lines, r.step), "embed_curves", "embedding curves", width="stretch")
+    csv_button(draw.curves_table(c), "embedding curves", key="embed_curves_csv")
 
 
 live_status()
@@ -193,8 +168,10 @@ def pick_random_anchor() -> None:
 
 
 st.subheader(TEXT["map"])
-st.radio(TEXT["map_mode"], list(TEXT["map_modes"]), horizontal=True, key="embed_map_mode",
+m1, m2 = st.columns([3, 1])
+m1.radio(TEXT["map_mode"], list(TEXT["map_modes"]), horizontal=True, key="embed_map_mode",
          format_func=TEXT["map_modes"].get)
+m2.toggle(TEXT["map_images"], value=True, key="embed_map_images", help=TEXT["map_images_help"])
 status_box = st.container()  # the UMAP status goes here, filled after the map is drawn
 a1, a2 = st.columns([3, 1])
 a1.number_input(TEXT["anchor"], 0, 20_000, 0, key="embed_anchor")
@@ -209,7 +186,7 @@ def map_signature() -> tuple:
     step = snap.data.get("map_step") if snap is not None else None
     view = ss.get("embed_map_view") if r is not None and ss.get("embed_map_run") == id(r) else None
     return (id(r), step, view.layout_version() if view is not None else None, ss.get("embed_map_mode"),
-            ss.get("embed_anchor"), warm.done.is_set())
+            ss.get("embed_anchor"), ss.get("embed_map_images"), warm.done.is_set())
 
 
 @st.fragment(run_every=1.0)
@@ -226,6 +203,23 @@ def caption(p: views.Projection) -> str:
                                place=ordinal(p.place))
 
 
+def map_sprites_of(r: Run, n: int, key: str) -> Sprites:
+    """Thumbnails and positive views of the `n` images on run `r`'s map (computed once per run and size)."""
+    kept = ss.get("embed_map_sprites")
+    if kept is None or kept[0] != key:
+        cfg: EmbedConfig = r.trainer.config  # type: ignore[attr-defined]
+        atlas = map_sprites(r.trainer.data, n, cfg.dataset, cfg.augment_strength, cfg.seed)  # type: ignore[attr-defined]
+        kept = ss["embed_map_sprites"] = (key, atlas)
+    return kept[1]
+
+
+def anchor_from_click() -> None:
+    """A click on the map's point i makes it the anchor (runs before the anchor's widget is drawn)."""
+    i = embed_map.clicked_index()
+    if i is not None:
+        ss["embed_anchor"] = i
+
+
 def live_map() -> None:
     ss["embed_map_drawn"] = map_signature()
     r = slots.get(SLOT)
@@ -239,8 +233,14 @@ def live_map() -> None:
     projection = map_view(r).project(data, ss.get("embed_map_mode", "pca"), warm)
     st.caption(caption(projection))
     images = r.trainer.data
-    st.plotly_chart(draw.map_figure(data, projection.xy, images.classes, anchor, negs), key="embed_map",
-                    width="stretch")
+    if ss.get("embed_map_images", True):
+        n, cfg = len(data["map_z"]), r.trainer.config
+        key = f"{id(r)}-{cfg.dataset}-{cfg.seed}-{cfg.augment_strength}-{n}"  # the atlas: this run's n images
+        embed_map.embed_map(data, projection.xy, images.classes, anchor, negs, key,
+                            lambda: map_sprites_of(r, n, key), on_click=anchor_from_click)
+    else:
+        chart(draw.map_figure(data, projection.xy, images.classes, anchor, negs), "embed_map", "embedding map",
+              width="stretch")
     st.markdown(f"**{TEXT['neighbours']}**")
     draw.neighbour_row(images, data["map_labels"], anchor, negs, sims)
 
@@ -263,36 +263,5 @@ with st.expander(TEXT["gallery"], expanded=False):
         st.image(ss["embed_gallery"], caption=TEXT["gallery_caption"])
 
 
-# ---- sweeps ----------------------------------------------------------------------------------------------
-def sweep_controls(key: str, box) -> None:
-    """The sweep's settings (declared in engine/embed/sweeps.py), Start and Stop."""
-    settings_cls, build = SWEEPS[key]
-    settings = settings_form(settings_cls, key=f"embed_{key}", container=box)
-    c1, c2 = box.columns(2)
-    if c1.button(TEXT["start"], key=f"embed_{key}_start", disabled=config is None or settings is None) \
-            and not carry_on(slots, f"embed_sweep_{key}"):  # one waiting keeps its place, a paused one goes on
-        try:
-            sweep = build(config, settings)
-        except SettingError as exc:  # a cell the settings above do not allow (e.g. a batch > the data)
-            box.error(str(exc))
-        else:
-            options = RunOptions(max_steps=sweep.total_steps, snapshot_hz=1.0, evaluate_every_s=None)
-            start_job(slots, f"embed_sweep_{key}", Run(sweep, options, name=f"embed-{key}"))
-    if c2.button(TEXT["stop"], key=f"embed_{key}_stop"):
-        stop_job(slots, f"embed_sweep_{key}")
-
-
-@st.fragment(run_every=1.0)
-def sweep_view(key: str) -> None:
-    r = slots.get(f"embed_sweep_{key}")
-    if job_wait(r, f"embed_{key}"):
-        return
-    if d := draw.sweep_progress(r, TEXT["error_prefix"]):
-        draw.SWEEP_VIEWS[key](d, r.trainer)
-
-
-for key, tab in zip(SWEEPS, st.tabs([TEXT[f"{k}_title"] for k in SWEEPS]), strict=True):
-    with tab:
-        st.markdown(TEXT[f"{key}_intro"])
-        sweep_controls(key, tab)
-        sweep_view(key)
+# ---- sweeps: the lecture's three questions (app/embed_sweeps.py) ------------------------------------------
+sweeps_section(slots, config)

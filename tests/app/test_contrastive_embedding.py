@@ -13,7 +13,7 @@ import pytest
 
 import engine.embed.data as data_mod
 import engine.embed.project as project
-from tests.app.conftest import no_exception, open_page, wait_for
+from tests.app.conftest import no_exception, open_page, settle, wait_for
 
 CYCLES = 20  # Train → Reset cycles (the acceptance's number)
 
@@ -67,6 +67,16 @@ def test_step_draws_curves_map_and_neighbours_then_train_pause_reset():
     specs = [chart(at, i) for i in range(len(at.get("plotly_chart")))]
     names = [t.get("name", "") for s in specs for t in s["data"]]
     assert "linear probe (test)" in names and "loss" in names
+    curves_csv = [b for b in at.get("download_button") if b.proto.id.endswith("embed_curves_csv")]
+    assert curves_csv  # the curves' numbers as a CSV under the chart
+    # the map with images (app/embed_map.py) by default: the points of ten classes, anchor 0 and its negatives
+    (map_el,) = [b for b in at.get("bidi_component") if b.proto.component_name.endswith("energy_lab_embed_map")]
+    map_data = json.loads(map_el.proto.json)
+    assert map_data["classes"] == [str(d) for d in range(10)] and map_data["anchor"] == 0
+    assert len(map_data["negs"]) == 8 and map_data["sprites"]["count"] == map_data["n"]
+    at.toggle(key="embed_map_images").set_value(False).run()  # the Plotly map
+    no_exception(at)
+    specs = [chart(at, i) for i in range(len(at.get("plotly_chart")))]
     map_spec = next(s for s in specs if any(t.get("name") == "positive pairs (two views)" for t in s["data"]))
     class_traces = [t for t in map_spec["data"] if t["type"] == "scattergl"]
     assert len(class_traces) == 10  # one per digit
@@ -161,13 +171,6 @@ def live_names() -> list[str]:
     from engine.run import live_runs
 
     return sorted(r.name for r in live_runs())
-
-
-def settle(cond, timeout: float = 20.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not cond():
-        time.sleep(0.1)
-    return cond()
 
 
 def test_thirty_seed_changes_start_no_background_work():
