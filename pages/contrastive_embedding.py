@@ -189,14 +189,6 @@ def map_signature() -> tuple:
             ss.get("embed_anchor"), ss.get("embed_map_images"), warm.done.is_set())
 
 
-@st.fragment(run_every=1.0)
-def umap_status() -> None:
-    key = "umap_error" if warm.error else "umap_ready" if warm.done.is_set() else "umap_warming"
-    st.caption(TEXT[key].format(err=warm.error, s=warm.seconds))
-    if ss.get("embed_map_drawn") != map_signature():
-        st.rerun()  # the whole page: the map below is drawn by the script, not by a timer
-
-
 def caption(p: views.Projection) -> str:
     shown = "PCA" if p.shown_step is None else f"UMAP of step {p.shown_step}"
     return TEXT[p.kind].format(step=p.step, s=p.seconds, sec=p.seconds, err=p.error, shown=shown,
@@ -231,6 +223,7 @@ def live_map() -> None:
     ss["embed_map_points"] = len(data["map_z"])
     anchor, negs, sims = views.neighbours(data, ss.get("embed_anchor", 0), method)
     projection = map_view(r).project(data, ss.get("embed_map_mode", "pca"), warm)
+    ss["embed_map_busy"] = projection.kind in ("umap_busy", "umap_queued")
     st.caption(caption(projection))
     images = r.trainer.data
     if ss.get("embed_map_images", True):
@@ -246,6 +239,17 @@ def live_map() -> None:
 
 
 live_map()
+
+
+# a layout under way is looked for more often: the map shows it within ~0.3 s of its end
+@st.fragment(run_every=0.3 if ss.get("embed_map_busy") else 1.0)
+def umap_status() -> None:
+    key = "umap_error" if warm.error else "umap_ready" if warm.done.is_set() else "umap_warming"
+    st.caption(TEXT[key].format(err=warm.error, s=warm.seconds))
+    if ss.get("embed_map_drawn") != map_signature():
+        st.rerun()  # the whole page: the map below is drawn by the script, not by a timer
+
+
 with status_box:
     umap_status()
 
