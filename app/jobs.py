@@ -15,19 +15,31 @@ from collections.abc import Callable
 import streamlit as st
 
 from app.run_controls import waiting, waiting_line
-from app.session import CLASS_TEXT, RunSlots, may_train
+from app.session import CLASS_TEXT, RunSlots, may_train, read_only
 from engine.run import PAUSED, RUNNING, Run
 from engine.scheduler import TooManyJobs, queue_run, release_run
 
 TEXT = {
     "waiting": "Waiting: {place} in line (this server runs {jobs} heavy jobs at a time); it starts by itself.",
+    "read_only": "You are following the lecturer's live view (read only): jobs cannot be started or stopped "
+                 "here. Leave the view (at the top) to run your own.",
 }
+
+
+def _refuse_read_only(slots: RunSlots) -> bool:
+    """On a follower's read-only slots (app/follow.py): say so, and True (the caller changes nothing)."""
+    if read_only(slots):
+        st.info(TEXT["read_only"], icon=":material/visibility:")
+        return True
+    return False
 
 
 def start_job(slots: RunSlots, slot: str, run: Run) -> Run | None:
     """Put `run` (not started) in `slot` and queue it under the browser's token; the run it replaces is stopped
     and gives back its place first. Returns the run, or None (said with st.error) when the browser already holds
-    its share of jobs: the slot is then left empty."""
+    its share of jobs: the slot is then left empty. On a follower's read-only slots: None, nothing started."""
+    if _refuse_read_only(slots):
+        return None
     if not may_train():  # a class code is set and this browser has not given it
         st.error(CLASS_TEXT["needed"], icon=":material/key:")
         return None
@@ -43,7 +55,10 @@ def start_job(slots: RunSlots, slot: str, run: Run) -> Run | None:
 
 def stop_job(slots: RunSlots, slot: str) -> None:
     """Stop the slot's job: a running one after its step in flight, a waiting one at once (its place is given
-    back). The run stays in the slot, so what it has computed stays on the page."""
+    back). The run stays in the slot, so what it has computed stays on the page. A follower's read-only slots:
+    nothing is stopped."""
+    if _refuse_read_only(slots):
+        return
     run = slots.get(slot)
     if run is not None:
         release_run(run)  # a waiting run has no thread to end: nothing else would give its place back
@@ -57,7 +72,10 @@ def active(run: Run | None) -> bool:
 
 def carry_on(slots: RunSlots, slot: str) -> bool:
     """Run pressed on a slot whose job waits in line (it keeps its place) or was paused ("Pause all" in the
-    sidebar: it joins the line again, to go on where it paused). True then: no new job is made."""
+    sidebar: it joins the line again, to go on where it paused). True then: no new job is made. True, too, on a
+    follower's read-only slots (said with st.info): nothing is made or queued."""
+    if _refuse_read_only(slots):
+        return True
     run = slots.get(slot)
     if run is None or waiting(run):
         return run is not None
@@ -91,10 +109,11 @@ def job_controls(slots: RunSlots, name: str, make_run: Callable[[], Run], *, key
     Run on a job waiting in line keeps its place (Stop, then Run, to change it)."""
     b1, b2 = st.columns(2)
     run = slots.get(name)
-    if b1.button(run_label, key=f"{key}_run", type="primary", icon=":material/play_arrow:") \
+    ro = read_only(slots)  # a follower's view: the buttons show, disabled (and would refuse anyway)
+    if b1.button(run_label, key=f"{key}_run", type="primary", icon=":material/play_arrow:", disabled=ro) \
             and not carry_on(slots, name):
         run = start_job(slots, name, make_run())
-    if b2.button(stop_label, key=f"{key}_stop", disabled=not active(run)):
+    if b2.button(stop_label, key=f"{key}_stop", disabled=ro or not active(run)):
         stop_job(slots, name)
     run = slots.get(name)
     live = run is not None and run.state == RUNNING

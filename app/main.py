@@ -11,6 +11,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only app/ on the path; pag
 
 import streamlit as st
 
+from app.follow import follow_view
 from app.pages_index import PAGES
 from app.presenter import presenter_view
 from app.session import class_code_box, remember_browser
@@ -24,7 +25,8 @@ st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
 remember_browser()  # the cookie that lets a reload or a new tab of this browser find its runs
 class_code_box()  # only when the lecturer set ENERGY_LAB_CLASS_CODE
 presenter_view()  # the projector's switch: settings hidden, larger text, keyboard shortcuts (?present=1)
-session_runs_panel()  # this browser's runs on every page, at the top of the sidebar (app/session_runs.py)
+follow_view()  # "Share my live view" (sidebar), or a follower's read-only banner (?follow=<code>, app/follow.py)
+panel = st.sidebar.container()  # this browser's runs on every page, at the top of the sidebar (app/session_runs.py)
 
 nav = st.navigation(
     {
@@ -33,4 +35,8 @@ nav = st.navigation(
         for section, entries in PAGES.items()
     }
 )
-nav.run()
+try:
+    nav.run()
+finally:  # after the page: the panel shows the runs as this run's clicks left them (also after st.stop)
+    with panel:
+        session_runs_panel()

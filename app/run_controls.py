@@ -43,7 +43,7 @@ LABELS = {
 # how often a waiting page looks at its place in line: each look redraws the page in the browser (~60 ms of a
 # core in headless Chromium) and runs a fragment on the server; the run itself starts the moment it is admitted
 WAIT_POLL_S = 5.0
-STEP_WAIT_S = 2.0  # how long Step waits for its step to show it (a toy step takes milliseconds)
+STEP_WAIT_S = 5.0  # how long Step waits for its step to show it (a toy step takes ms; the last one may still evaluate)
 _RECORDED: weakref.WeakKeyDictionary[Run, Path] = weakref.WeakKeyDictionary()  # run → the folder it writes
 
 
@@ -62,6 +62,7 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     run = slots.get(name)
     if read_only(slots):
         st.caption(t["following"])
+        follow_settings(run, config, key)
         if waiting(run):
             waiting_line(run, t)
         return run
@@ -120,6 +121,25 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     if run is not None and run.state == FAILED and run.guard.rolled_back_to is not None:
         offer_continue(slots, name, run, config, key)
     return run
+
+
+FOLLOWED_SETTINGS = "_followed_settings."  # + form key: (settings class, values) for app/follow.py to put in
+
+
+def follow_settings(run: Run | None, config: object, key: str) -> None:
+    """A follower's form takes the followed run's settings, so the page draws that run with its own data set
+    and box: the values differing from the form's go to app/follow.py, which puts them into the widgets before
+    the next run draws the form (too late in this one), and the page reruns. Once per run: a value the form
+    cannot take does not make it rerun again and again."""
+    theirs = getattr(getattr(run, "trainer", None), "config", None)
+    if run is None or not isinstance(config, Settings) or type(theirs) is not type(config) or theirs == config:
+        return
+    if st.session_state.get(f"_followed_run_{key}") == id(run):
+        return
+    st.session_state[f"_followed_run_{key}"] = id(run)
+    differ = {n: getattr(theirs, n) for n in type(config).specs() if getattr(theirs, n) != getattr(config, n)}
+    st.session_state[f"{FOLLOWED_SETTINGS}{key}"] = (type(config), differ)
+    st.rerun()
 
 
 def fresh(run: Run | None) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from engine.run.recording import thin
@@ -112,6 +113,31 @@ def tail_of(store: MutableMapping[str, MetricsTail], info: RunInfo) -> MetricsTa
         tail = store[key] = MetricsTail(created=info.created)
     tail.read_new(info.path)
     return tail
+
+
+# ---- the rows as a table (a CSV download) -------------------------------------------------------------
+LEADING = ("folder", "run", "kind", "step")  # a history table's first columns, when present
+
+
+def metrics_table(tail: MetricsTail) -> pd.DataFrame:
+    """Every metrics row read from a folder (step rows, thinned as kept, and evaluation rows), sorted by step:
+    a column per field of the rows, blank where a row has no value."""
+    frame = pd.DataFrame(tail.rows)
+    if frame.empty:
+        return frame
+    frame = frame.sort_values("step", kind="stable") if "step" in frame else frame
+    first = [c for c in LEADING if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]].reset_index(drop=True)
+
+
+def compare_table(tails: Mapping[str, MetricsTail]) -> pd.DataFrame:
+    """The rows of several folders (name → tail) in one table, the folder's name in a first column."""
+    frames = [metrics_table(tail).assign(folder=name) for name, tail in tails.items() if tail.rows]
+    if not frames:
+        return pd.DataFrame(columns=["folder"])
+    frame = pd.concat(frames, ignore_index=True)
+    first = [c for c in LEADING if c in frame.columns]
+    return frame[first + [c for c in frame.columns if c not in first]]
 
 
 # ---- curves -------------------------------------------------------------------------------------------

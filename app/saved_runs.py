@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from app.run_controls import admit
-from app.session import CLASS_TEXT, RunSlots, may_train
+from app.session import CLASS_TEXT, READ_ONLY_TEXT, RunSlots, may_train, read_only
 from engine.errors import LabError
 from engine.run import IDLE, PAUSED, RUNNING, Run
 from engine.run_owners import delete_run, is_owner, save_copy
@@ -85,6 +85,9 @@ def _pick(names: list[str]) -> None:
 # ---- callbacks ----------------------------------------------------------------------------------------
 def _continue(path: Path, slots: RunSlots, root: Path) -> None:
     more = int(st.session_state.get("runs_more_steps") or 0)
+    if read_only(slots):  # a follower continues nothing (the slots are the lecturer's)
+        _notice("info", READ_ONLY_TEXT.format(what="continue"))
+        return
     if not may_train():  # a class code is set and this browser has not given it: touch nothing
         _notice("error", CLASS_TEXT["needed"])
         return
@@ -105,6 +108,8 @@ def _continue(path: Path, slots: RunSlots, root: Path) -> None:
 
 
 def _stop(slots: RunSlots) -> None:
+    if read_only(slots):
+        return
     run = slots.get(SLOT)
     if run is not None:
         release_run(run)
@@ -148,7 +153,7 @@ def run_actions(info: RunInfo, slots: RunSlots, root: Path, live: bool, picked: 
     st.subheader(TEXT["title"])
     st.markdown(TEXT["yours"] if mine else TEXT["cli"] if info.owner is None else TEXT["others"])
     current = slots.get(SLOT)
-    continuing = (current is not None and current.state in (IDLE, RUNNING, PAUSED)
+    continuing = (not read_only(slots) and current is not None and current.state in (IDLE, RUNNING, PAUSED)
                   and _CONTINUED.get(current) == str(info.path.resolve()))
     if continuing:
         st.caption(TEXT["continuing_now"].format(name=info.name))

@@ -8,6 +8,10 @@ its Streamlit sessions has been connected for the grace period (ENERGY_LAB_SESSI
 A reaper thread does that: never the server's event loop, which is where Streamlit releases a session-scoped
 cache when a websocket drops (why runs no longer live in one: every blip stopped them, and each stop could
 hold the loop — and every other student — for up to a second).
+
+Follow links (app/follow.py): a browser may share its live view under a random follow code (never its token);
+a session opened with `?follow=<code>` gets from `run_slots()` a `ReadOnlySlots` view of that browser's runs,
+which every page draws as its own and nothing can change. The codes end with "Stop sharing" or the browser.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from engine.errors import LabError
 from engine.run import Run
 from engine.scheduler import ServeSettings, release_run
 
@@ -76,6 +81,48 @@ class RunSlots:
         return len(self._runs)
 
 
+class ReadOnlyError(LabError):
+    """Something tried to change the runs of a read-only view (a student following the lecturer's link)."""
+
+    kind = "read_only"
+
+
+READ_ONLY_TEXT = "This is a read-only view of the lecturer's runs (a follow link): it cannot {what} them."
+
+
+class ReadOnlySlots(RunSlots):
+    """Another browser's runs, seen through a follow link: read them (`get`, `items`), never change them.
+
+    `replace` and `stop_all` raise ReadOnlyError. `owner` is the *viewer's* own token, not the followed
+    browser's: code that grants rights by `slots.owner` (the Runs page's Save / Delete of "your" run folders,
+    the scheduler's share) must never act as the lecturer for a follower.
+    """
+
+    def __init__(self, followed: RunSlots, viewer: str) -> None:  # no super().__init__: it holds no runs itself
+        self.owner = viewer
+        self._followed = followed
+
+    def get(self, name: str) -> Run | None:
+        return self._followed.get(name)
+
+    def items(self) -> list[tuple[str, Run]]:
+        return self._followed.items()
+
+    def replace(self, name: str, run: Run | None) -> Run | None:
+        raise ReadOnlyError(READ_ONLY_TEXT.format(what="replace or start"))
+
+    def stop_all(self) -> None:
+        raise ReadOnlyError(READ_ONLY_TEXT.format(what="stop"))
+
+    def __len__(self) -> int:
+        return len(self._followed.items())
+
+
+def read_only(slots: RunSlots) -> bool:
+    """Is `slots` a follower's read-only view (nothing on the page may change its runs)?"""
+    return isinstance(slots, ReadOnlySlots)
+
+
 def _connected(session_id: str) -> bool:
     """Is this Streamlit session's websocket connected now? (False outside a server, e.g. under AppTest.)"""
     return Runtime.exists() and Runtime.instance().is_active_session(session_id)
@@ -96,6 +143,9 @@ class SessionRegistry:
         self.grace_s, self._connected, self._clock = grace_s, connected, clock
         self._browsers: dict[str, _Browser] = {}
         self.class_members: set[str] = set()  # tokens of the browsers that gave the class code (kept on reload)
+        # follow code → the token of the browser that shares its live view (app/follow.py); the code, not the
+        # token, goes into the link: the token is the browser's key to its runs and run folders
+        self.follow_codes: dict[str, str] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._reaper: threading.Thread | None = None
@@ -115,6 +165,41 @@ class SessionRegistry:
                     del browser.sessions[next(iter(browser.sessions))]
             return browser.slots
 
+    def existing(self, token: str) -> RunSlots | None:
+        """The browser's runs if it is registered (made by nobody here, its contact not marked)."""
+        with self._lock:
+            browser = self._browsers.get(token)
+            return browser.slots if browser is not None else None
+
+    # ---- follow links ----------------------------------------------------------------------------
+    def share(self, token: str) -> str:
+        """The follow code of the browser `token` (a new random one unless it shares already)."""
+        with self._lock:
+            code = next((c for c, t in self.follow_codes.items() if t == token), None)
+            if code is None:
+                code = secrets.token_urlsafe(12)
+                self.follow_codes[code] = token
+            return code
+
+    def sharing(self, token: str) -> str | None:
+        """The browser's follow code while it shares its live view, else None."""
+        with self._lock:
+            return next((c for c, t in self.follow_codes.items() if t == token), None)
+
+    def followed(self, code: str | None) -> str | None:
+        """The token a follow code shares (None: unknown, revoked, or its browser released)."""
+        if not code:
+            return None
+        with self._lock:
+            token = self.follow_codes.get(code)
+            return token if token is not None and token in self._browsers else None
+
+    def revoke(self, token: str) -> None:
+        """Stop sharing: the browser's follow codes end (its followers see "this follow link has ended")."""
+        with self._lock:
+            for code in [c for c, t in self.follow_codes.items() if t == token]:
+                del self.follow_codes[code]
+
     def sweep(self) -> list[str]:
         """Note which browsers are connected; release those silent for longer than the grace period."""
         now = self._clock()
@@ -132,6 +217,8 @@ class SessionRegistry:
                 browser = self._browsers.get(token)
                 if browser is not None and now - browser.last_contact > self.grace_s:
                     released.append(self._browsers.pop(token))
+            gone = {b.slots.owner for b in released}
+            self.follow_codes = {c: t for c, t in self.follow_codes.items() if t not in gone}
         for browser in released:
             browser.slots.stop_all()
         self.released += len(released)
@@ -157,6 +244,7 @@ class SessionRegistry:
         self._closed.set()
         with self._lock:
             browsers, self._browsers = list(self._browsers.values()), {}
+            self.follow_codes = {}
         for browser in browsers:
             browser.slots.stop_all()
 
@@ -210,9 +298,39 @@ def remember_browser() -> None:
 
 
 def run_slots() -> RunSlots:
-    """This browser's runs (the same object in every tab and session of the browser, until released)."""
+    """This browser's runs (the same object in every tab and session of the browser, until released); in a
+    session opened with a valid follow link, a read-only view of the followed browser's runs instead."""
     ctx = get_script_run_ctx()
-    return registry().slots(browser_token(), ctx.session_id if ctx is not None else None)
+    own = registry().slots(browser_token(), ctx.session_id if ctx is not None else None)
+    followed = followed_slots()
+    return ReadOnlySlots(followed, own.owner) if followed is not None else own
+
+
+# ---- follow links (the UI: app/follow.py) ------------------------------------------------------------
+FOLLOW_PARAM = "follow"  # ?follow=<code>
+FOLLOW_KEY = "_follow_code"  # session_state: the code this session follows (kept across page switches)
+
+
+def follow_code() -> str | None:
+    """The follow code this session was opened with (read once from the URL, then kept in the session: a page
+    switch drops the URL's query parameters), or None."""
+    value = st.query_params.get(FOLLOW_PARAM)
+    if value and value != st.session_state.get(FOLLOW_KEY):
+        st.session_state[FOLLOW_KEY] = value
+    return st.session_state.get(FOLLOW_KEY)
+
+
+def stop_following() -> None:
+    """Leave the followed view (the session's own runs come back); drops the code from the URL too."""
+    st.session_state.pop(FOLLOW_KEY, None)
+    if FOLLOW_PARAM in st.query_params:
+        del st.query_params[FOLLOW_PARAM]
+
+
+def followed_slots() -> RunSlots | None:
+    """The runs of the browser this session follows, while its follow code is valid; None otherwise."""
+    token = registry().followed(follow_code())
+    return registry().existing(token) if token is not None else None
 
 
 # ---- the class code ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import streamlit as st
 
 from app.pages_index import PAGES
 from app.run_controls import admit, ordinal
-from app.session import RunSlots, run_slots
+from app.session import RunSlots, read_only, run_slots
 from engine.run import FAILED, FINISHED, IDLE, PAUSED, RUNNING, STOPPED, Run
 from engine.scheduler import job_of, release_run
 
@@ -226,6 +226,8 @@ def _draw(slots: RunSlots, was_live: bool) -> None:
             _page_link(row.slot)
             st.caption(status_text(row))
     _ended_lines([r for r in rows if r.ended])
+    if read_only(slots):  # a follower sees the lecturer's runs, and changes none of them
+        return
     if st.button(TEXT["pause_all"], key="session_runs_pause_all", icon=":material/pause:", disabled=not live,
                  help=TEXT["pause_all_help"], width="stretch"):
         st.session_state[_PAUSED] = [(slot, id(run)) for slot, run in pause_all(slots)]

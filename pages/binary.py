@@ -9,10 +9,12 @@ from app.binary_views import (
     chain_state_figure,
     couplings_figure,
     nll_figure,
+    nll_table,
     panels_for,
     patterns_figure,
     samples_figure,
 )
+from app.exports import chart, csv_button
 from app.form import settings_form
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
@@ -90,6 +92,14 @@ TEXT = {
     "rejected": "rejected",
     "chain_rate": "{acc} of {n} proposals accepted ({rate:.0%}).",
     "chain_state": "The chain's state (the proposed bit is outlined: green accepted, red rejected)",
+    "csv_when_idle": "The NLL curves' CSV: pause the run or let it finish.",
+    # names of the downloaded files (PNG from a chart's camera button, CSV under the NLL curves)
+    "file_nll": "binary NLL curves",
+    "file_patterns": "binary pattern probabilities",
+    "file_couplings": "binary couplings",
+    "file_samples": "binary samples",
+    "file_chain_state": "Metropolis chain state",
+    "file_chain_energy": "Metropolis chain energy",
 }
 
 st.title(TEXT["title"])
@@ -142,7 +152,12 @@ def live_view() -> None:
             st.info(TEXT["no_run"])
         else:
             zoom = st.toggle(TEXT["zoom"], key="bin_zoom")
-            st.plotly_chart(nll_figure(r, zoom), key="bin_nll")
+            chart(nll_figure(r, zoom), "bin_nll", TEXT["file_nll"])
+            # this fragment redraws twice a second while the run trains: the CSV is built once it stops
+            if r.state == RUNNING:
+                st.caption(TEXT["csv_when_idle"])
+            else:
+                csv_button(nll_table(r), TEXT["file_nll"], key="bin_nll_csv")
     with right:
         panels = panels_for(r)
         panel = st.segmented_control("panel", list(panels), format_func=panels.get, default="samples",
@@ -151,16 +166,16 @@ def live_view() -> None:
         if snap is None:
             pass
         elif panel == "patterns":
-            st.plotly_chart(patterns_figure(r, snap.data), key="bin_patterns_chart")
+            chart(patterns_figure(r, snap.data), "bin_patterns_chart", TEXT["file_patterns"])
             data = r.trainer.data
             st.caption(TEXT["patterns_caption"].format(n=2**data.d - len(data.patterns)))
         elif panel == "couplings":
-            st.plotly_chart(couplings_figure(r, snap.data), key="bin_couplings_chart")
+            chart(couplings_figure(r, snap.data), "bin_couplings_chart", TEXT["file_couplings"])
             st.caption(TEXT["couplings_caption"])
         else:
             show = st.radio(TEXT["show"], ["samples", "negatives"], key="bin_show", horizontal=True,
                             format_func=lambda v: TEXT[f"show_{v}"])
-            st.plotly_chart(samples_figure(r, snap.data, show == "negatives"), key="bin_samples_chart")
+            chart(samples_figure(r, snap.data, show == "negatives"), "bin_samples_chart", TEXT["file_samples"])
             st.caption(TEXT["samples_caption"].format(n=r.trainer.configs[0].shown_samples))
     if live and (r is None or r.state != RUNNING):
         st.rerun()  # the run ended: redraw the page once (buttons, curves) and stop polling
@@ -223,10 +238,11 @@ def chain_view() -> None:
     a, b = st.columns([1, 2])
     with a:
         st.caption(TEXT["chain_state"])
-        st.plotly_chart(chain_state_figure(watch.bits, watch.last, watch.shape), key="bin_chain_state_chart")
+        chart(chain_state_figure(watch.bits, watch.last, watch.shape), "bin_chain_state_chart",
+              TEXT["file_chain_state"])
     with b:
         if watch.log:
-            st.plotly_chart(chain_energy_figure(watch), key="bin_chain_energy_chart")
+            chart(chain_energy_figure(watch), "bin_chain_energy_chart", TEXT["file_chain_energy"])
             table = watch.table()
             table["decision"] = [TEXT["accepted"] if ok else TEXT["rejected"] for ok in table.pop("accepted")]
             st.dataframe(table, hide_index=True, key="bin_chain_table")

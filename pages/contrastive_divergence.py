@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.exports import chart, csv_button
 from app.form import settings_form, widget_key
 from app.jobs import job_controls
 from app.live_canvas import live_canvas
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
-from app.toy_views import curves_figure, dimension_figure
+from app.toy_views import curves_figure, curves_table, dimension_figure, dimension_table
 from engine.run import FAILED, RUNNING, Run, RunOptions
 from engine.scheduler import release_run
 from engine.toy.config import ToyConfig
@@ -83,6 +84,12 @@ TEXT = {
     "dim_curve": "Sample quality against dimension",
     "dim_table": "Rows",
     "dim_estimate": "About {m:.0f}–{M:.0f} minutes on a 2-core CPU with these settings.",
+    # names of the downloaded files (PNG from a chart's camera button, CSV under a chart or table)
+    "file_curves": "CD training curves",
+    "file_occupancy": "CD sampler mode shares",
+    "file_energy": "CD sampler mean energy",
+    "file_dim_curve": "PCD vs dimension",
+    "file_dim_rows": "PCD vs dimension rows",
 }
 
 # every registered method but maximum likelihood (which has a page of its own); a new method file shows here
@@ -141,8 +148,11 @@ def train_section() -> None:
             return
         st.caption(TEXT["curves"])
         lines = {k: TEXT[k] for k in ("loss", "e_pos", "e_neg")}
-        st.plotly_chart(curves_figure(r.history, r.evaluations, lines, {"kl": TEXT["kl"]}, revision="cd_curves",
-                                      y_title="loss / energy", right_axis="KL (nats)"), key="cd_curves")
+        metrics = {"kl": TEXT["kl"]}
+        chart(curves_figure(r.history, r.evaluations, lines, metrics, revision="cd_curves", y_title="loss / energy",
+                            right_axis="KL (nats)"), "cd_curves", TEXT["file_curves"])
+        # this fragment redraws once a second (not the canvas's 4 times): a few ms for the CSV is fine
+        csv_button(curves_table(r.history, r.evaluations, lines, metrics), TEXT["file_curves"], key="cd_curves_csv")
 
     with left:
         canvas_fragment()
@@ -207,10 +217,12 @@ def sample_section() -> None:
         if table is not None:
             st.caption(TEXT["occupancy"].format(w=" / ".join(f"{w:.1f}" for w in table["true weight"])))
             st.dataframe(pd.DataFrame(table), hide_index=True)
+            csv_button(table, TEXT["file_occupancy"], key="cds_occupancy_csv")
         if r is not None and r.history:
-            st.plotly_chart(curves_figure(r.history, [], {"mean_energy": TEXT["mean_energy"]}, height=300,
-                                          revision="cds_energy", title=TEXT["mean_energy"], x_title="frame"),
-                            key="cds_energy")
+            lines = {"mean_energy": TEXT["mean_energy"]}
+            chart(curves_figure(r.history, [], lines, height=300, revision="cds_energy", title=TEXT["mean_energy"],
+                                x_title="frame"), "cds_energy", TEXT["file_energy"])
+            csv_button(curves_table(r.history, [], lines), TEXT["file_energy"], key="cds_energy_csv")
 
     with left:
         canvas_fragment()
@@ -250,10 +262,12 @@ def dimension_section() -> None:
             st.info(TEXT["dim_stopped"].format(n=len(rows)))
         if rows:
             result = summarise(trainer.cfg, rows)
-            st.plotly_chart(dimension_figure(result, trainer.cfg.dims, REGISTRY.labels, TEXT["dim_curve"]),
-                            key="cdd_curve")
+            chart(dimension_figure(result, trainer.cfg.dims, REGISTRY.labels, TEXT["dim_curve"]), "cdd_curve",
+                  TEXT["file_dim_curve"])
+            csv_button(dimension_table(result), TEXT["file_dim_curve"], key="cdd_curve_csv")
             st.caption(TEXT["dim_table"])
             st.dataframe(pd.DataFrame(result["rows"]), hide_index=True)
+            csv_button(result["rows"], TEXT["file_dim_rows"], key="cdd_rows_csv")
 
     job_controls(slots, "cd_dimension", make_run, key="cdd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],
                  every=1.0, results=results)

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from app import dae_views as draw
+from app.exports import chart, csv_button
 from app.form import settings_form
 from app.jobs import active, carry_on, job_wait, start_job, stop_job
 from app.run_controls import run_controls, status_line
@@ -86,6 +87,15 @@ TEXT = {
     "sweep_metrics": "Measurements against σ",
     "sweep_energy": "DAE energy at σ = {sigma:g}",
     "sweep_profiles": "Energy profiles for every σ",
+    # names of the downloaded files (PNG from a chart's camera button, CSV under the sweep's measurements)
+    "file_probes": "DAE probes",
+    "file_energy_dae": "DAE energy",
+    "file_energy_latent": "latent-variable energy",
+    "file_field": "DAE reconstruction field",
+    "file_profile": "DAE energy profile",
+    "file_sweep_energy": "DAE sigma sweep energy",
+    "file_sweep_profiles": "DAE sigma sweep profiles",
+    "file_sweep_metrics": "DAE sigma sweep measurements",
 }
 LIVE_EVERY_S = 1.0
 BETAS = [0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
@@ -139,7 +149,8 @@ def probes_block(r: Run, d: dict, dataset: str) -> None:
     c5, c6 = st.columns([3, 2])
     with c5:
         fig = draw.probe_figure(d, clicked, views.reconstruct(r, clicked), dataset, TEXT["probes"])
-        event = st.plotly_chart(fig, key="dae_probe_chart", on_select="rerun", selection_mode=("points", "box", "lasso"))
+        event = chart(fig, "dae_probe_chart", TEXT["file_probes"], on_select="rerun",
+                      selection_mode=("points", "box", "lasso"))
         picked = draw.picked_points(event)
         if picked is not None and (len(picked) != len(clicked) or not np.allclose(picked, clicked)):
             st.session_state["dae_clicked"] = picked
@@ -165,20 +176,19 @@ def live_body(r: Run | None) -> None:
     latent = views.latent_view(r, d, beta_shown)
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(draw.energy_figure(d["energy"], dataset, log_scale, TEXT["energy_dae"], "dae_e"),
-                        key="dae_energy_chart")
+        chart(draw.energy_figure(d["energy"], dataset, log_scale, TEXT["energy_dae"], "dae_e"), "dae_energy_chart",
+              TEXT["file_energy_dae"])
     with c2:
         if latent is not None:
             name = "F∞" if latent["beta"] is None else f"F_β, β = {latent['beta']:g}"
-            st.plotly_chart(draw.energy_figure(latent["energy"], dataset, log_scale,
-                                               TEXT["energy_latent"].format(name=name), "dae_f", d.get("latent_curve")),
-                            key="dae_latent_chart")
+            chart(draw.energy_figure(latent["energy"], dataset, log_scale, TEXT["energy_latent"].format(name=name),
+                                     "dae_f", d.get("latent_curve")), "dae_latent_chart", TEXT["file_energy_latent"])
     c3, c4 = st.columns(2)
     with c3:
-        st.plotly_chart(draw.field_figure(d, dataset, TEXT["field"]), key="dae_field_chart")
+        chart(draw.field_figure(d, dataset, TEXT["field"]), "dae_field_chart", TEXT["file_field"])
     with c4:
         profile = None if latent is None else latent["profile"]
-        st.plotly_chart(draw.profile_figure(d, profile, dataset, TEXT), key="dae_profile_chart")
+        chart(draw.profile_figure(d, profile, dataset, TEXT), "dae_profile_chart", TEXT["file_profile"])
     probes_block(r, d, dataset)
 
 
@@ -225,13 +235,14 @@ def sweep_fragment() -> None:
     pick = sigmas.index(pick_sigma)
     c1, c2, c3 = st.columns(3)
     with c1:
-        st.plotly_chart(draw.energy_figure(d["energy"][pick], dataset, log_scale,
-                                           TEXT["sweep_energy"].format(sigma=pick_sigma), "dae_sweep_e"),
-                        key="dae_sweep_energy")
+        chart(draw.energy_figure(d["energy"][pick], dataset, log_scale, TEXT["sweep_energy"].format(sigma=pick_sigma),
+                                 "dae_sweep_e"), "dae_sweep_energy", TEXT["file_sweep_energy"])
     with c2:
-        st.plotly_chart(draw.sweep_profiles_figure(d, pick, dataset, TEXT), key="dae_sweep_profiles")
+        chart(draw.sweep_profiles_figure(d, pick, dataset, TEXT), "dae_sweep_profiles", TEXT["file_sweep_profiles"])
     with c3:
-        st.plotly_chart(draw.sweep_metrics_figure(d, TEXT), key="dae_sweep_metrics")
+        chart(draw.sweep_metrics_figure(d, TEXT), "dae_sweep_metrics", TEXT["file_sweep_metrics"])
+        # this fragment redraws every 2 s while the sweep trains: one row per σ, cheap to write
+        csv_button(draw.sweep_table(d), TEXT["file_sweep_metrics"], key="dae_sweep_csv")
     if sweep_live and r.state != RUNNING:
         st.rerun()  # the sweep ended: redraw the page once and stop polling
 

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import image_ebm_views as draw
+from app.exports import csv_button
 from app.form import settings_form
 from app.jobs import job_controls
 from app.run_controls import run_controls
@@ -67,6 +68,9 @@ TEXT = {
     "dim_estimate": "About {m:.0f} minutes on a busy 2-core CPU (a 28×28 update takes ~3.7× as long as an 8×8 one).",
     "dim_progress": "Training {current}: {done} of {total} sizes done",
     "measured": "Measured on the shared 2-core CPU (digits, seed 0, 300 updates per size, the defaults). {verdict}",
+    # names of the downloaded CSV files (under each table)
+    "file_measured": "image EBM size comparison measured",
+    "file_dim_rows": "image EBM size comparison rows",
 }
 # python -m engine image-ebm --dataset digits --max-steps 300 --seed 0 --compare-sizes 8,16,28 (issue 13's note;
 # one thread, load 3–8): the density judge's share of realistic particles, smallest class share, top probability
@@ -183,6 +187,7 @@ def dimension_section() -> None:
     if MEASURED:
         st.caption(TEXT["measured"].format(verdict=MEASURED_VERDICT))
         st.dataframe(pd.DataFrame(MEASURED), hide_index=True)
+        csv_button(MEASURED, TEXT["file_measured"], key="iebd_measured_csv")
     settings = settings_form(SizeComparisonSettings, key="iebd")
     if settings is None:
         return
@@ -206,7 +211,9 @@ def dimension_section() -> None:
             st.error(r.message)
         rows = list(comparison.rows)
         if rows:
-            st.dataframe(pd.DataFrame(summarise(rows)["rows"]), hide_index=True)
+            table = summarise(rows)["rows"]
+            st.dataframe(pd.DataFrame(table), hide_index=True)
+            csv_button(table, TEXT["file_dim_rows"], key="iebd_rows_csv")
             draw.dimension_figure(rows, key="iebd_fig")
 
     job_controls(slots, "iebm_dimension", make_run, key="iebd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],

@@ -6,11 +6,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.exports import chart, csv_button
 from app.form import settings_form
 from app.live_canvas import live_canvas
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
-from app.toy_views import curves_figure
+from app.toy_views import curves_figure, curves_table
 from engine.run import RUNNING, Run, RunOptions
 from engine.toy.config import ToyConfig
 from engine.toy.data import CLOSED_FORM, DATASETS
@@ -51,6 +52,11 @@ TEXT = {
     "nll": "test NLL (exact)",
     "kl": "KL(p_data‖p_θ)",
     "fps_plain": "plain polling: step {step}",
+    # names of the downloaded files (PNG from a chart's camera button, CSV under the curves)
+    "file_plain": "ML energy landscape",
+    "file_surface": "ML energy surface",
+    "file_push": "ML gradient push",
+    "file_curves": "ML training curves",
 }
 
 st.title(TEXT["title"])
@@ -115,7 +121,7 @@ def plain_view(r: Run | None) -> None:
     fig.update_layout(title=TEXT["fps_plain"].format(step=snap.step), uirevision="plain", height=520, width=540,
                       margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
                       xaxis=dict(range=[-box, box]), yaxis=dict(range=[-box, box], scaleanchor="x"))
-    st.plotly_chart(fig, key="ml_plain")
+    chart(fig, "ml_plain", TEXT["file_plain"])
 
 
 @st.fragment(run_every=0.1 if live else None)
@@ -169,14 +175,17 @@ def side_panel(panel: str) -> None:
         st.info(TEXT["no_run"])
         return
     if panel == "surface":
-        st.plotly_chart(surface_figure(snap.data["energy"]), key="ml_surface")
+        chart(surface_figure(snap.data["energy"]), "ml_surface", TEXT["file_surface"])
     elif panel == "push":
-        st.plotly_chart(push_figure(snap.data["energy"]), key="ml_push")
+        chart(push_figure(snap.data["energy"]), "ml_push", TEXT["file_push"])
         st.caption(TEXT["push_caption"])
     elif panel == "curves":
-        st.plotly_chart(curves_figure(r.history, r.evaluations, {"loss": TEXT["loss"]},
-                                      {"nll": TEXT["nll"], "kl": TEXT["kl"]}, revision="curves", height=460,
-                                      y_title="nats"), key="ml_curves")
+        lines, metrics = {"loss": TEXT["loss"]}, {"nll": TEXT["nll"], "kl": TEXT["kl"]}
+        chart(curves_figure(r.history, r.evaluations, lines, metrics, revision="curves", height=460, y_title="nats"),
+              "ml_curves", TEXT["file_curves"])
+        # here, not in the live view's fragment: this panel redraws every SIDE_PANEL_S, and a thinned
+        # history's CSV takes a few milliseconds
+        csv_button(curves_table(r.history, r.evaluations, lines, metrics), TEXT["file_curves"], key="ml_curves_csv")
     else:
         c = st.slider(TEXT["shift_label"], -20.0, 20.0, 5.0, 0.5, key="ml_shift")
         trainer = r.trainer

@@ -6,10 +6,14 @@ and Save run make a copy of one's own; app/saved_runs.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import streamlit as st
 
 from app import runs_views as draw
 from app import saved_runs
+from app.exports import chart, csv_button
 from app.session import run_slots
 from engine.errors import DataError
 from engine.runfolder import RunInfo, latest_snapshot, list_runs, read_run, runs_root
@@ -40,6 +44,14 @@ TEXT = {
     "compare_metrics": "Metrics to compare",
     "no_metrics": "These runs have no metrics yet.",
     "unreadable": "{name} can no longer be read: {why}",
+    "csv_when_idle": "The metrics' CSV: once the run stops (its folder's metrics.jsonl holds them meanwhile).",
+    # names of the downloaded files (PNG from a chart's camera button, CSV under a table or the curves)
+    "file_table": "run folders",
+    "file_curves": "run {name}",  # + the chart's name
+    "file_map": "run {name} embedding map",
+    "file_history": "run {name} metrics",
+    "file_compare": "runs compared",  # + the metric
+    "file_compare_rows": "runs compared metrics",
 }
 FOLLOW_EVERY_S, LIST_EVERY_S, MAP_EVERY_S = 1.0, 2.0, 3.0
 COMMANDS = (  # --save takes a folder name (made in the runs folder) or an absolute path
@@ -69,7 +81,9 @@ def run_table() -> None:
         st.code(COMMANDS, language="bash")
         st.caption(TEXT["empty_pages"])
         return
-    st.dataframe(draw.table_rows(now, slots.owner), hide_index=True, width="stretch", key="runs_table")
+    rows = draw.table_rows(now, slots.owner)
+    st.dataframe(rows, hide_index=True, width="stretch", key="runs_table")
+    csv_button(rows, TEXT["file_table"], key="runs_table_csv")
 
 
 run_table()
@@ -105,10 +119,20 @@ def status(info: RunInfo) -> None:
                                                                                      message=info.message))
 
 
-def charts(figures: list, key: str) -> None:
+def charts(figures: list, key: str, file_name: str) -> None:
+    """The figures two by two; each one's PNG is named `file_name` and the figure's name."""
     cols = st.columns(2)
     for i, (name, fig) in enumerate(figures):
-        cols[i % 2].plotly_chart(fig, key=f"{key}_{name}", width="stretch")
+        chart(fig, f"{key}_{name}", f"{file_name} {name}", container=cols[i % 2], width="stretch")
+
+
+def history_csv(table: Callable[[], Any], running: bool, file_name: str, key: str) -> None:
+    """The CSV of the curves above, built by `table()` only once nothing shown is running: a long run's rows
+    (up to MAX_STEP_ROWS per folder) would be written again at every redraw while it runs."""
+    if running:
+        st.caption(TEXT["csv_when_idle"])
+    else:
+        csv_button(table(), file_name, key=key)
 
 
 def follow(first: RunInfo) -> None:
@@ -128,7 +152,10 @@ def follow(first: RunInfo) -> None:
         figures = draw.run_figures(tail, f"runs-{info.name}")
         if not figures:
             st.caption(TEXT["no_curves"])
-        charts(figures, "runs_curve")
+        charts(figures, "runs_curve", TEXT["file_curves"].format(name=info.name))
+        if figures:
+            history_csv(lambda: draw.metrics_table(tail), live(info), TEXT["file_history"].format(name=info.name),
+                        "runs_history_csv")
 
     @st.fragment(run_every=MAP_EVERY_S if live(first) else None)
     def embedding_map() -> None:
@@ -145,8 +172,8 @@ def follow(first: RunInfo) -> None:
             cached = ss["runs_map"] = ((str(first.path), step), draw.principal_plane(arrays["map_z"]),
                                        arrays["map_labels"])
         st.subheader(TEXT["map"].format(step=f"{step:,}"))
-        st.plotly_chart(draw.map_figure(cached[1], cached[2], f"runs-map-{first.name}"), key="runs_map_chart",
-                        width="stretch")
+        chart(draw.map_figure(cached[1], cached[2], f"runs-map-{first.name}"), "runs_map_chart",
+              TEXT["file_map"].format(name=first.name), width="stretch")
 
     progress()
     embedding_map()
@@ -178,7 +205,9 @@ def compare(picked: list[RunInfo]) -> None:
         if running and not any(live(i) for i in now):
             st.rerun()
         by_name = {i.name: draw.tail_of(tails, i) for i in now}
-        charts([(m, draw.compare_figure(m, by_name)) for m in metrics], "runs_compare")
+        charts([(m, draw.compare_figure(m, by_name)) for m in metrics], "runs_compare", TEXT["file_compare"])
+        history_csv(lambda: draw.compare_table(by_name), any(live(i) for i in now), TEXT["file_compare_rows"],
+                    "runs_compare_csv")
 
     overlay()
 

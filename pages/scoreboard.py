@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from app.exports import chart, csv_button
 from app.form import settings_form
 from app.jobs import active, carry_on, job_wait, start_job, stop_job
 from app.session import run_slots
@@ -45,6 +46,8 @@ TEXT = {
     "col_seconds": "wall time (s)",
     "col_status": "status",
     "data": "data",
+    "file_surfaces": "scoreboard {dataset} densities",  # the PNG of the densities (a chart's camera button)
+    "file_table": "scoreboard {dataset}",  # the CSV of the results table
 }
 COLUMNS = {"method": "col_method", "label": "col_label", "nll": "col_nll", "kl": "col_kl",
            "kl_floor": "col_floor", "mass_off_data": "col_mass", "steps_per_s": "col_sps",
@@ -120,10 +123,10 @@ def board_view() -> None:
         st.caption(TEXT["table"])
         df = table(rows)
         st.dataframe(df, hide_index=True, key="sb_table")
-        st.download_button(TEXT["csv"], df.to_csv(index=False).encode(), file_name=f"scoreboard_{board.dataset}.csv",
-                           mime="text/csv", key="sb_csv", icon=":material/download:")
+        csv_button(df, TEXT["file_table"].format(dataset=board.dataset), TEXT["csv"], key="sb_csv")
         st.caption(TEXT["surfaces"])
-        st.plotly_chart(surfaces_figure(data["surfaces"], DATASETS[board.dataset].box), key="sb_surfaces")
+        chart(surfaces_figure(data["surfaces"], DATASETS[board.dataset].box), "sb_surfaces",
+              TEXT["file_surfaces"].format(dataset=board.dataset))
     if live and r.state != RUNNING:
         st.rerun()  # the board ended: redraw the buttons once and stop polling
 

@@ -227,9 +227,9 @@ class Run:
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
-            return {"state": self.state, "message": self.message, "step": self.step,
-                    "seconds": round(self.elapsed, 3), "steps_per_s": round(self.steps_per_second(), 2),
-                    **self.last_evaluation()}
+            # the run's own step last: the latest evaluation's row carries the (earlier) step it evaluated
+            return {**self.last_evaluation(), "state": self.state, "message": self.message, "step": self.step,
+                    "seconds": round(self.elapsed, 3), "steps_per_s": round(self.steps_per_second(), 2)}
 
     # ---- the loop --------------------------------------------------------------------------------
     def _emit(self, event: str) -> None:

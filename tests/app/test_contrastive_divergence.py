@@ -65,6 +65,7 @@ def test_sample_mode_shows_occupancy_of_separated_modes():
     df = at.dataframe[0].value
     assert list(df["true weight"]) == [0.3, 0.7]
     assert df["particles"].iloc[0] > 0.4  # uniform start: about half stay left of the barrier, not 0.3
+    assert {"cds_occupancy_csv", "cds_energy_csv"} <= _downloads(at)  # the shares' and the energy's CSV
     at.button(key="cds_pause").click().run()
 
 
@@ -80,3 +81,9 @@ def test_dimension_mode_runs_a_small_curve():
     no_exception(at)
     assert at.success and len(at.dataframe[0].value) == 1  # pcd at d = 2
     assert at.get("plotly_chart")
+    assert {"cdd_curve_csv", "cdd_rows_csv"} <= _downloads(at)  # under the curve and under the table
+
+
+def _downloads(at) -> set[str]:
+    """The keys of the page's download buttons."""
+    return {b.proto.id.rsplit("-", 1)[-1] for b in at.get("download_button")}

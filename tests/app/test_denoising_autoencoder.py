@@ -133,3 +133,4 @@ def test_sigma_sweep_trains_and_draws():
     assert _wait(at, lambda a: any("Measurements against σ" in t for t in _figures(a)), 60)
     no_exception(at)
     assert at.select_slider(key="dae_sweep_sigma").options == ["0.2", "0.5", "1.0"]
+    assert any(b.proto.id.endswith("dae_sweep_csv") for b in at.get("download_button"))  # the σ sweep's CSV

@@ -114,3 +114,5 @@ def test_dimension_mode_runs_a_tiny_comparison():
             break
     no_exception(at)
     assert any(list(df.value["size"]) == [8, 12] for df in at.dataframe if "size" in df.value)
+    keys = {b.proto.id.rsplit("-", 1)[-1] for b in at.get("download_button")}
+    assert {"iebd_measured_csv", "iebd_rows_csv", "iebd_fig_csv"} <= keys  # each table's and the figure's CSV

@@ -4,9 +4,11 @@ download config (PNG by default, SVG on request, scale 2, modebar not hidden).""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -238,3 +240,183 @@ def test_canvas_toolbar_words_come_from_python():
     assert not unused, unused
     assert live_canvas.file_prefix("ml_canvas") == "energy-lab-ml"
     assert live_canvas.file_prefix("cds_canvas") == "energy-lab-cds"
+
+
+# ---- on the pages: after a short run, the CSV under a figure or table holds what it shows --------------
+@pytest.fixture
+def downloads(monkeypatch) -> dict[str, tuple[str | None, bytes]]:
+    """url → (file name, bytes) of every file a page registers for download (AppTest's media storage is gone
+    once a run ends, so the files are kept as they are stored)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    kept: dict[str, tuple[str | None, bytes]] = {}
+    store = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        file_id = store(self, path_or_data, mimetype, kind, filename)
+        file = self.get_file(file_id)
+        kept[self.get_url(file_id)] = file.filename, file.content
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return kept
+
+
+def _page_csv(at: AppTest, downloads: dict[str, tuple[str | None, bytes]], key: str) -> tuple[pd.DataFrame, str]:
+    """The CSV behind the download button `key` on the page, and the file name it downloads as."""
+    (button,) = [b for b in at.get("download_button") if b.proto.id.endswith(key)]
+    assert button.proto.ignore_rerun, "a click must not rerun the page"
+    assert button.proto.url.endswith(".csv")
+    file_name, content = downloads[button.proto.url]
+    return read(content.decode("utf-8")), file_name
+
+
+def _decoded(spec):
+    """A chart's JSON spec with Plotly's typed arrays ({"dtype", "bdata"[, "shape"]}) as plain lists."""
+    if isinstance(spec, dict) and "bdata" in spec and "dtype" in spec:
+        values = np.frombuffer(base64.b64decode(spec["bdata"]), dtype=spec["dtype"])
+        return values.reshape([int(n) for n in str(spec["shape"]).split(",")] if "shape" in spec else -1).tolist()
+    if isinstance(spec, dict):
+        return {k: _decoded(v) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_decoded(v) for v in spec]
+    return spec
+
+
+def _chart(at: AppTest, key: str) -> tuple[go.Figure, dict]:
+    """The figure drawn under `key` (its points as sent to the browser) and its Plotly config."""
+    (element,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    return go.Figure(_decoded(json.loads(element.proto.spec))), json.loads(element.proto.config)
+
+
+def _finish(at: AppTest, timeout: float = 40) -> AppTest:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not at.success:
+        time.sleep(0.4)
+        at.run()
+    return at
+
+
+def test_ml_page_offers_its_curves_as_csv(downloads):
+    from tests.app.conftest import no_exception, open_page
+
+    at = open_page("maximum_likelihood")
+    at.number_input(key="ml.width").set_value(16)
+    at.number_input(key="ml.train_grid").set_value(32)
+    at.number_input(key="ml.steps").set_value(30)
+    at.run()
+    at.button(key="ml_train").click().run()
+    _finish(at)
+    no_exception(at)
+    assert at.success, "the run did not finish"
+    fig, config = _chart(at, "ml_curves")  # the side panel opens on the curves
+    assert config["toImageButtonOptions"]["filename"] == "energy-lab-ml-training-curves"
+    table, file_name = _page_csv(at, downloads, "ml_curves_csv")
+    assert file_name == "energy-lab-ml-training-curves.csv"
+    shown = trace_points(fig)
+    assert len(shown["training loss"]) == 30  # every step of the run, one row each
+    steps = set().union(*(set(points) for points in shown.values()))
+    assert sorted(table["step"]) == sorted(steps)
+    names = {"loss": "training loss", "nll": "test NLL (exact)", "kl": "KL(p_data‖p_θ)"}
+    assert set(table.columns) == {"step", *(k for k, name in names.items() if name in shown)}
+    for key in set(table.columns) - {"step"}:
+        column = table.set_index("step")[key].dropna()
+        assert dict(zip(map(float, column.index), column, strict=True)) == pytest.approx(shown[names[key]])
+
+
+def test_scoreboard_offers_its_table_as_csv(downloads):
+    from tests.app.conftest import no_exception, open_page
+
+    at = open_page("scoreboard")
+    at.multiselect(key="sb.methods").set_value(["nce", "dsm"])
+    at.number_input(key="sb.steps").set_value(20)
+    at.run()
+    at.button(key="sb_run").click().run()
+    _finish(at)
+    no_exception(at)
+    assert at.success, "the board did not finish"
+    shown = at.dataframe[0].value
+    table, file_name = _page_csv(at, downloads, "sb_csv")
+    assert at.get("download_button")[0].label == "Download CSV"
+    assert file_name == file_stem(f"scoreboard {at.selectbox(key='sb.dataset').value}") + ".csv"
+    assert list(table.columns) == list(shown.columns) and len(table) == len(shown) == 2
+    assert table["method"].tolist() == ["nce", "dsm"]
+    numbers = [c for c in shown.columns if pd.api.types.is_numeric_dtype(shown[c])]
+    assert "test NLL" in numbers
+    np.testing.assert_allclose(table[numbers].to_numpy(float), shown[numbers].to_numpy(float), equal_nan=True)
+    _, config = _chart(at, "sb_surfaces")
+    assert config["toImageButtonOptions"]["filename"].startswith("energy-lab-scoreboard-")
+
+
+def test_binary_nll_csv_waits_for_the_run_to_stop(downloads):
+    """The live view redraws twice a second: while the run trains it offers no CSV (a caption says when);
+    paused, the CSV holds each method's NLL curve as the figure draws it."""
+    from tests.app.conftest import no_exception, open_page, wait_for
+
+    at = open_page("binary")
+    at.multiselect(key="bin_methods").set_value(["ml", "cd", "mpf"])
+    at.number_input(key="bin.steps").set_value(100_000)
+    at.run()
+    at.button(key="bin_train").click().run()
+    no_exception(at)
+    waiting = [c.value for c in at.caption if "pause the run" in c.value]
+    assert waiting and not [b for b in at.get("download_button") if b.proto.id.endswith("bin_nll_csv")]
+    time.sleep(1.5)  # a few evaluations
+    at.button(key="bin_pause").click().run()
+    wait_for(at, lambda a: any(b.proto.id.endswith("bin_nll_csv") for b in a.get("download_button")))
+    no_exception(at)
+    table, file_name = _page_csv(at, downloads, "bin_nll_csv")
+    assert file_name == "energy-lab-binary-nll-curves.csv"
+    assert not [c for c in at.caption if "pause the run" in c.value]
+    fig, _ = _chart(at, "bin_nll")
+    shown = trace_points(fig)
+    methods = [c.removeprefix("nll_") for c in table.columns if c.startswith("nll_")]
+    assert len(methods) == 3 and len(table) >= 1 and table["step"].is_monotonic_increasing
+    for label in methods:
+        column = table.set_index("step")[f"nll_{label}"].dropna()
+        assert dict(zip(map(float, column.index), column, strict=True)) == shown[binary_views.name(label)]
+
+
+def test_runs_page_offers_the_folders_and_a_finished_runs_metrics(downloads, tmp_path, monkeypatch):
+    from tests.app.conftest import no_exception, open_page
+    from tests.app.test_runs import add_steps, write_run
+
+    monkeypatch.setenv("ENERGY_LAB_RUNS", str(tmp_path))
+    write_run(tmp_path / "done", 30)
+    live = write_run(tmp_path / "live", 20, finish=False)
+    at = open_page("runs")
+    no_exception(at)
+    folders, file_name = _page_csv(at, downloads, "runs_table_csv")
+    assert file_name == "energy-lab-run-folders.csv"
+    shown = at.dataframe[0].value
+    assert list(folders.columns) == list(shown.columns) and sorted(folders["run"]) == sorted(shown["run"])
+
+    at.multiselect(key="run").set_value(["done"]).run()
+    no_exception(at)
+    history, file_name = _page_csv(at, downloads, "runs_history_csv")
+    assert file_name == "energy-lab-run-done-metrics.csv"
+    steps = history[history["kind"] == "step"]
+    assert steps["step"].tolist() == list(range(1, 31)) and steps["loss"].tolist() == pytest.approx(
+        [1 / s for s in range(1, 31)])
+    assert history.loc[history["kind"] == "eval", "step"].tolist() == [10, 20, 30]
+    assert history["step"].is_monotonic_increasing
+    _, config = _chart(at, "runs_curve_loss")
+    assert config["toImageButtonOptions"]["filename"] == "energy-lab-run-done-loss"
+
+    # a running folder: its rows are written once it stops, not at every redraw
+    at.multiselect(key="run").set_value(["live"]).run()
+    no_exception(at)
+    assert not [b for b in at.get("download_button") if b.proto.id.endswith("runs_history_csv")]
+    assert any("once the run stops" in c.value for c in at.caption)
+    add_steps(live, 21, 25)
+    live.finish("finished")
+    at.run()
+    at.run()  # the fragment sees the end and reruns the page
+    history, _ = _page_csv(at, downloads, "runs_history_csv")
+    assert history.loc[history["kind"] == "step", "step"].max() == 25
+
+    at.multiselect(key="run").set_value(["done", "live"]).run()
+    no_exception(at)
+    compared, _ = _page_csv(at, downloads, "runs_compare_csv")
+    assert compared.columns[0] == "folder" and set(compared["folder"]) == {"done", "live"}
+    assert len(compared[compared["folder"] == "done"]) == 33

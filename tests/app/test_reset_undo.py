@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from engine.run import STOPPED, live_runs
-from tests.app.conftest import no_exception, open_page
+from tests.app.conftest import no_exception, open_page, settle
 
 
 def _small(at):
@@ -18,6 +18,14 @@ def _status(at) -> str:
     return next((m.value for m in at.markdown if " · step " in m.value), "")
 
 
+def _step(at, key: str = "ml_step") -> None:
+    """Press Step, let the step land (on a loaded machine it may come after the page's wait), look again."""
+    at.button(key=key).click().run()
+    runs = [r for r in live_runs() if r.name == "ml"]
+    assert runs and settle(lambda: not runs[0]._pending_steps, timeout=30)
+    at.run()
+
+
 def _labels(at) -> list[str]:
     return [b.label for b in at.button]
 
@@ -25,14 +33,14 @@ def _labels(at) -> list[str]:
 def test_step_shows_the_step_it_took():
     at = _small(open_page("maximum_likelihood"))
     for n in (1, 2, 3):
-        at.button(key="ml_step").click().run()
+        _step(at)
         assert _status(at).startswith(f"**Paused** · step {n} "), _status(at)
 
 
 def test_undo_reset_brings_the_run_back_where_it_stopped_and_training_goes_on():
     at = _small(open_page("maximum_likelihood"))
     for _ in range(5):
-        at.button(key="ml_step").click().run()
+        _step(at)
     threads = threading.active_count()
     at.button(key="ml_reset").click().run()
     no_exception(at)
@@ -45,7 +53,7 @@ def test_undo_reset_brings_the_run_back_where_it_stopped_and_training_goes_on():
     no_exception(at)
     assert _status(at).startswith("**Paused** · step 5 "), _status(at)
     assert not any(label.startswith("Undo reset") for label in _labels(at))
-    at.button(key="ml_step").click().run()
+    _step(at)
     assert _status(at).startswith("**Paused** · step 6 "), _status(at)  # it trains on from step 5
 
 

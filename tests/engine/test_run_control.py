@@ -330,3 +330,19 @@ def test_stop_during_the_resnet18_evaluation_on_shapes_ends_within_a_second_and_
           f"CPU from 2 s after: {rate:.3f} s/s")
     assert run.state == STOPPED and run.evaluations == []
     assert latency < 1.0 and rate < 0.2
+
+
+def test_the_summary_gives_the_runs_own_step_not_its_last_evaluations():
+    """The status line reads `summary()`: after a step whose evaluation has not come yet (or never comes), it
+    shows the run's step, with the last evaluation's numbers beside it."""
+    trainer = Fake()
+    run = Run(trainer, RunOptions(max_steps=1000, evaluate_every_s=None, snapshot_hz=240))
+    run.step_once()  # a single step is evaluated after it
+    deadline = time.time() + 5
+    while trainer.evaluated_at != [1] and time.time() < deadline:
+        time.sleep(0.01)
+    trainer.step_count = 2  # the next step landed; its evaluation has not come yet
+    summary = run.summary()
+    assert run.step == 2 and summary["step"] == 2, summary
+    assert summary["w"] == 1.0  # the last evaluation's own numbers are kept
+    run.stop()
