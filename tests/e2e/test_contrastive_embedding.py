@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import goto
@@ -20,9 +21,16 @@ UMAP_LIMIT_S = 3.0
 
 
 def pick(page, label: str, option: str) -> None:
-    # the box itself (a click on the middle of the widget can land on its label's help button)
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    # the box itself (a click on the middle of the widget can land on its label's help button); a click that
+    # only focuses it (the list stays shut) is followed by ↓, which opens the list
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    choice = page.get_by_role("option", name=option, exact=True)
+    try:
+        choice.wait_for(timeout=2_000)
+    except PlaywrightTimeout:
+        box.press("ArrowDown")
+    choice.click()
     page.wait_for_timeout(300)  # the choice reruns the script: let it redraw before the next widget
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
 
