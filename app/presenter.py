@@ -5,7 +5,7 @@ live view grow (the main column takes the whole width), and the keyboard drives 
 
     space  Train / Resume, or Pause while it trains        →  one Step
     r      Reset (then "Undo reset" brings the old run back, see app/run_controls.py)
-    n / p  the next / previous stop of the guided lecture (its Next / Previous buttons)
+    Esc    leave presenter view
 
 A shortcut never fires while the focus is in a text field, a number box, a select or anything editable, nor
 with Ctrl / Alt / Meta held (the browser's own shortcuts). The switch lives in the sidebar and in the URL
@@ -23,14 +23,13 @@ KEY = "_presenter"
 TEXT = {
     "switch": "Presenter view",
     "switch_help": "For the projector: hides the settings, enlarges the text and the live view, and turns on "
-                   "keyboard shortcuts: space = train / pause, → = one step, r = reset, n / p = next / previous "
-                   "lecture stop, Esc = leave.",
+                   "keyboard shortcuts: space = train / pause, → = one step, r = reset, Esc = leave.",
     "exit": "Exit presenter view",
-    "keys": "space train / pause · → step · r reset · n / p next / previous stop · Esc leave",
+    "keys": "space train / pause · → step · r reset · Esc leave",
 }
 # the labels of the buttons each key presses (the page's own buttons; first enabled match wins)
 BUTTONS = {"play": ["Train", "Resume"], "pause": ["Pause"], "step": ["Step"], "reset": ["Reset"],
-           "next": ["Next"], "previous": ["Previous"], "exit": [TEXT["exit"]]}
+           "exit": [TEXT["exit"]]}
 
 _CSS = """
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
@@ -69,8 +68,6 @@ function onKey(e) {
   if (e.key === " ") button = findButton(B.pause) || findButton(B.play);
   else if (e.key === "ArrowRight") button = findButton(B.step);
   else if (e.key === "r" || e.key === "R") button = findButton(B.reset);
-  else if (e.key === "n" || e.key === "N") button = findButton(B.next);
-  else if (e.key === "p" || e.key === "P") button = findButton(B.previous);
   else if (e.key === "Escape") button = findButton(B.exit);
   else return;
   e.preventDefault();  // space would scroll the page
