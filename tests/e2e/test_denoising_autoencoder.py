@@ -34,7 +34,7 @@ def test_dae_trains_live_and_redraws_field_and_metrics(page):
     box.fill("100000")
     box.press("Enter")
     page.wait_for_timeout(800)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_function(f"() => {{ const f = ({READ_FIELD})(); return f && f.x.length > 0; }}", timeout=60_000)
     page.wait_for_function(f"() => {{ const v = ({READ_METRICS})(); return v.length === 6 && "
                            "v.every(s => s && s !== '…'); }", timeout=60_000)
@@ -50,4 +50,4 @@ def test_dae_trains_live_and_redraws_field_and_metrics(page):
             break
     assert changed, (metrics_a, metrics_b)
     assert page.locator("[data-testid='stException']").count() == 0
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Pause", exact=True).click()
