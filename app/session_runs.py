@@ -6,7 +6,7 @@ run gets a link to its page and one status line; ended runs are kept to one dim 
 "Pause all" pauses every run that trains and takes the waiting ones out of the scheduler's line (nothing is lost:
 Train on a run's page resumes it, or "Resume" here re-queues exactly what Pause all paused).
 
-Cost: the panel is its own fragment, redrawn every REFRESH_S only while a run trains or waits, and never at all
+Cost: the panel is its own fragment, redrawn every REFRESH_S only while a run trains, and never at all
 when this browser has no run. It reads a few attributes per run (state, step count, place in line); no history.
 """
 
@@ -50,7 +50,7 @@ SLOT_PAGES = {
     "dae": "denoising_autoencoder", "binary": "binary", "embed": "contrastive_embedding",
     "iebm": "energies_over_images", "runs": "runs",
 }
-REFRESH_S = 2.0  # the panel's cadence while something trains: slow, it must not compete with the live views
+REFRESH_S = 3.0  # the panel's cadence while something trains: slow, it must not compete with the live views
 RATE_WINDOW_S = 1.0  # steps/s is measured over at least this long between two looks (else the last measure)
 ENDED_SHOWN = 3  # ended runs listed one per line up to this many; beyond, one line counts them
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,8 +134,10 @@ def describe(slot: str, run: Run, rates: dict[str, tuple[int, int, float, float]
 
 
 def refresh_every(rows: list[RunRow]) -> float | None:
-    """The panel's fragment cadence: REFRESH_S while a run trains or waits, None (no reruns at all) otherwise."""
-    return REFRESH_S if any(r.active for r in rows) else None
+    """The panel's fragment cadence: REFRESH_S while a run trains, None (no reruns at all) otherwise. A run that
+    only waits needs none: its page reruns as a whole when it is admitted (a class of waiting pages each
+    redrawing its panel every few seconds took the observer's live view down to ~1 frame/s)."""
+    return REFRESH_S if any(r.state == RUNNING for r in rows) else None
 
 
 def pause_all(slots: RunSlots) -> list[tuple[str, Run]]:
