@@ -7,13 +7,6 @@ const HOVER_PX = 12; // a point is hovered when the mouse is within this many CS
 const PAD = 18;
 const PANEL_PX = 96;
 
-function b64bytes(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-const b64floats = (s) => new Float32Array(b64bytes(s).buffer);
 const label = (s, key) => ((s.config || {}).labels || {})[key] ?? key;
 const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
 

@@ -30,7 +30,7 @@ from engine.embed.sprites import Sprites
 from engine.embed.views import map_points
 
 KEY = "embed_map_canvas"
-_JS = (Path(__file__).parent / "embed_map.js").read_text()
+_JS = "\n".join((Path(__file__).parent / name).read_text() for name in ("components_shared.js", "embed_map.js"))
 _CSS = """
 .em-root { font: 12px/1.4 sans-serif; color: var(--st-text-color, #333); }
 .em-stage { position: relative; }

@@ -28,13 +28,6 @@ const LUT = (() => {
   return lut;
 })();
 
-function b64bytes(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-const b64floats = (s) => new Float32Array(b64bytes(s).buffer);
 
 function decode(f) {
   const pts = {};

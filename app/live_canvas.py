@@ -30,7 +30,7 @@ import streamlit as st
 
 from engine.run import RUNNING, Run, Snapshot
 
-_JS = (Path(__file__).parent / "live_canvas.js").read_text()
+_JS = "\n".join((Path(__file__).parent / name).read_text() for name in ("components_shared.js", "live_canvas.js"))
 _CSS = """
 .lc-root { font: 12px/1.4 sans-serif; color: var(--st-text-color, #ddd); }
 .lc-canvas { display: block; border-radius: 6px; }

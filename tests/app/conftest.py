@@ -61,3 +61,10 @@ def settle(cond: Callable[[], bool], timeout: float = 20.0, every: float = 0.05)
     while time.time() < deadline and not cond():
         time.sleep(every)
     return cond()
+
+
+def set_numbers(at: AppTest, form: str, **values: float) -> AppTest:
+    """Set number inputs of form `form` (keys `<form>.<setting>`), then run the page once."""
+    for name, value in values.items():
+        at.number_input(key=f"{form}.{name}").set_value(value)
+    return at.run()

@@ -298,13 +298,9 @@ def _finish(at: AppTest, timeout: float = 40) -> AppTest:
 
 
 def test_ml_page_offers_its_curves_as_csv(downloads):
-    from tests.app.conftest import no_exception, open_page
+    from tests.app.conftest import no_exception, open_page, set_numbers
 
-    at = open_page("maximum_likelihood")
-    at.number_input(key="ml.width").set_value(16)
-    at.number_input(key="ml.train_grid").set_value(32)
-    at.number_input(key="ml.steps").set_value(30)
-    at.run()
+    at = set_numbers(open_page("maximum_likelihood"), "ml", width=16, train_grid=32, steps=30)
     at.button(key="ml_train").click().run()
     _finish(at)
     no_exception(at)
@@ -325,12 +321,11 @@ def test_ml_page_offers_its_curves_as_csv(downloads):
 
 
 def test_scoreboard_offers_its_table_as_csv(downloads):
-    from tests.app.conftest import no_exception, open_page
+    from tests.app.conftest import no_exception, open_page, set_numbers
 
     at = open_page("scoreboard")
     at.multiselect(key="sb.methods").set_value(["nce", "dsm"])
-    at.number_input(key="sb.steps").set_value(20)
-    at.run()
+    at = set_numbers(at, "sb", steps=20)
     at.button(key="sb_run").click().run()
     _finish(at)
     no_exception(at)

@@ -16,7 +16,7 @@ from app.session import ReadOnlyError, ReadOnlySlots, SessionRegistry, registry
 from engine.run import IDLE, RUNNING, Run, RunOptions
 from engine.toy.config import ToyConfig
 from engine.toy.trainer import ToyTrainer
-from tests.app.conftest import MAIN, ROOT, no_exception, open_page, settle, wait_for
+from tests.app.conftest import MAIN, ROOT, no_exception, open_page, set_numbers, settle, wait_for
 
 RUN_BUTTONS = {"ml_train", "ml_pause", "ml_step", "ml_reset", "ml_undo", "ml_continue"}
 STEP = re.compile(r"\*\*(\w+)\*\* · step ([\d,]+)")
@@ -33,11 +33,7 @@ def status(at: AppTest) -> tuple[str, int] | None:
 
 def lecturer_training() -> AppTest:
     """The ML page, a small model with a budget it will not reach during the test, training."""
-    at = open_page("maximum_likelihood")
-    at.number_input(key="ml.width").set_value(16)
-    at.number_input(key="ml.train_grid").set_value(32)
-    at.number_input(key="ml.steps").set_value(100_000)
-    at.run()
+    at = set_numbers(open_page("maximum_likelihood"), "ml", width=16, train_grid=32, steps=100_000)
     at.button(key="ml_train").click().run()
     no_exception(at)
     run = lecturer_run(at)

@@ -39,9 +39,18 @@ def read_link(page) -> str:
     """Open the sidebar's "Share my live view", make the link, and read it from its code box."""
     sidebar = page.locator("section[data-testid='stSidebar']")
     sidebar.get_by_text("Share my live view").click()
-    sidebar.get_by_role("button", name=re.compile("Make a read-only link")).click()
     code_box = sidebar.locator("[data-testid='stCode']", has_text="?follow=").first
-    expect(code_box).to_be_visible(timeout=30_000)
+    make = sidebar.get_by_role("button", name=re.compile("Make a read-only link"))
+    for _ in range(3):  # a click that lands while the live page redraws can be lost: look, and click again
+        if make.count():
+            make.click()
+        try:
+            expect(code_box).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            if not make.count():  # the expander closed on a redraw: open it again
+                sidebar.get_by_text("Share my live view").click()
+    expect(code_box).to_be_visible(timeout=10_000)
     link = code_box.inner_text().strip()
     assert re.search(r"/maximum_likelihood\?follow=[A-Za-z0-9_-]{16}$", link), link
     return link

@@ -47,8 +47,12 @@ def test_presenter_view_hides_the_settings_and_keys_drive_the_run(page):
     page.wait_for_timeout(1500)
     page.keyboard.press(" ")  # pause
     expect(main(page).get_by_text(re.compile(r"Paused · step \d")).first).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1000)  # the pause lands after the step in flight: read the step it settled on
+    page.reload()  # a redraw of the whole page: the status as the run now is
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
     paused_at = int(re.search(r"step ([\d,]+)", status(page)).group(1).replace(",", ""))
-    assert paused_at > 1
+    assert paused_at > 1 and "Paused" in status(page)
+    page.locator("[data-testid='stMain'] h1").first.click()
     page.keyboard.press("r")  # reset, then undo it
     expect(main(page).get_by_text(re.compile(r"Paused · step 0\b")).first).to_be_visible(timeout=30_000)
     page.get_by_role("button", name=re.compile(r"Undo reset \(back to step")).click()
