@@ -23,6 +23,9 @@ def test_every_frame_flags_the_particles_reinitialised_since_the_previous_one():
     gaps = [b.step - a.step for a, b in zip(frames, frames[1:], strict=False)]
     assert max(gaps) > 1  # several steps between pictures: the case the per-step flags got wrong
     for a, b in zip(frames, frames[1:], strict=False):
+        if b.step == a.step:  # two pictures of one step (a snapshot and an evaluation's, on a slow machine)
+            assert np.array_equal(b.data["particles"], a.data["particles"])
+            continue
         since = np.zeros_like(b.data["reinit"])
         for step in range(a.step + 1, b.step + 1):
             since |= per_step[step]
