@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from app.run_controls import waiting, waiting_line
+from app.run_controls import admit, waiting, waiting_line
 from app.session import CLASS_TEXT, RunSlots, may_train, read_only
 from engine.run import PAUSED, RUNNING, Run
-from engine.scheduler import TooManyJobs, queue_run, release_run
+from engine.scheduler import release_run
 
 TEXT = {
     "waiting": "Waiting: {place} in line (this server runs {jobs} heavy jobs at a time); it starts by itself.",
@@ -40,14 +40,11 @@ def start_job(slots: RunSlots, slot: str, run: Run) -> Run | None:
     its share of jobs: the slot is then left empty. On a follower's read-only slots: None, nothing started."""
     if _refuse_read_only(slots):
         return None
-    if not may_train():  # a class code is set and this browser has not given it
+    if not may_train():  # refused before the slot's job is replaced: it stays as it was
         st.error(CLASS_TEXT["needed"], icon=":material/key:")
         return None
     slots.replace(slot, run)
-    try:
-        queue_run(run, slots.owner)
-    except TooManyJobs as exc:
-        st.error(str(exc))
+    if not admit(run, slots.owner):  # this browser holds its share of jobs (admit said so)
         slots.replace(slot, None)
         return None
     return run
@@ -80,13 +77,7 @@ def carry_on(slots: RunSlots, slot: str) -> bool:
     if run is None or waiting(run):
         return run is not None
     if run.state == PAUSED and run.alive:
-        if may_train():
-            try:
-                queue_run(run, slots.owner)
-            except TooManyJobs as exc:
-                st.error(str(exc))
-        else:
-            st.error(CLASS_TEXT["needed"], icon=":material/key:")
+        admit(run, slots.owner)
         return True
     return False
 

@@ -89,9 +89,10 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
                  disabled=run is None or run.state != RUNNING):
         run.pause()
         release_run(run)  # a paused run gives its place in line to the next
-    if c3.button(t["step"], key=f"{key}_step", width="stretch", icon=":material/skip_next:") and not may_train():
+    step = c3.button(t["step"], key=f"{key}_step", width="stretch", icon=":material/skip_next:")
+    if step and not may_train():  # a class code is set and this browser has not given it
         st.error(CLASS_TEXT["needed"], icon=":material/key:")
-    elif st.session_state.get(f"{key}_step"):
+    elif step:
         if run is None or run.state not in (RUNNING, PAUSED):
             run = slots.replace(name, make_run(config))
             st.session_state[cfg_key] = config
@@ -207,15 +208,17 @@ def continue_run(slots: RunSlots, name: str, run: Run, config: object, key: str,
     admit(new, slots.owner)
 
 
-def admit(run: Run, owner: str) -> None:
-    """Start (or resume) `run` once the process-wide scheduler admits it; say why if it refuses."""
+def admit(run: Run, owner: str) -> bool:
+    """Start (or resume) `run` once the process-wide scheduler admits it; say why if it refuses (False)."""
     if not may_train():  # a class code is set and this browser has not given it
         st.error(CLASS_TEXT["needed"], icon=":material/key:")
-        return
+        return False
     try:
         queue_run(run, owner)
     except TooManyJobs as exc:
         st.error(str(exc))
+        return False
+    return True
 
 
 def waiting(run: Run | None) -> bool:

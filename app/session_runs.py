@@ -169,9 +169,7 @@ def resumable(slots: RunSlots, paused: list[tuple[str, int]]) -> list[Run]:
 def resume(slots: RunSlots, runs: list[Run]) -> bool:
     """Queue `runs` again under this browser (each resumes, or starts, once admitted); False if one was refused
     (the reason is shown: no class code, or the browser's share of jobs)."""
-    for run in runs:
-        admit(run, slots.owner)
-    return all(job_of(r) is not None or r.state not in (PAUSED, IDLE) for r in runs)
+    return all([admit(run, slots.owner) for run in runs])  # a list: every run is tried, not up to a refusal
 
 
 # ---- drawing ---------------------------------------------------------------------------------------------

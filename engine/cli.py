@@ -57,9 +57,6 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
 
 RANK_EXIT_GRACE_S = 2.0
 
-# settings that may change when a saved run is resumed: budgets (absolute: a resumed run to N steps ends at
-# step N), and where it runs
-RESUMABLE_CHANGES = ("steps", "max_steps", "budget_seconds", "supervised_seconds", "device", "threads")
 
 
 @dataclass
@@ -218,7 +215,7 @@ def open_run_folder(experiment: str, configs: Sequence[Settings], output: Output
     restarted = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") not in ("", "0")
     resume = output.resume or (restarted and (path / runfolder.CHECKPOINT).is_file())
     folder = runfolder.RunFolder.create(path, experiment, settings, resume=resume, writer=runfolder.is_writer(),
-                                        budgets=tuple(n for n in RESUMABLE_CHANGES if n in names))
+                                        budgets=tuple(n for n in runfolder.RESUMABLE_CHANGES if n in names))
     folder.checkpoint_every_s = output.checkpoint_every_s
     return folder
 

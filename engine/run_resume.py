@@ -24,10 +24,16 @@ from typing import Any
 from engine.errors import DataError, LabError, SettingError
 from engine.run import Run, RunOptions
 from engine.run_owners import check_quota, folder_in_root, is_owner, safe_run_name, save_copy
-from engine.runfolder import CHECKPOINT, RunFolder, attach, load_checkpoint_file, read_metrics, read_run
+from engine.runfolder import (
+    CHECKPOINT,
+    RESUMABLE_CHANGES,
+    RunFolder,
+    attach,
+    load_checkpoint_file,
+    read_metrics,
+    read_run,
+)
 
-# what a resume may change (engine/cli.py's RESUMABLE_CHANGES: budgets, and where it runs)
-BUDGETS = ("steps", "max_steps", "budget_seconds", "supervised_seconds", "device", "threads")
 MAX_MORE_STEPS = 1_000_000
 
 
@@ -190,7 +196,7 @@ def continue_run(path: str | os.PathLike[str], token: str, more_steps: int, *,
         name = safe_run_name(copy_name) if copy_name else f"{info.name[:40]}-cont-{time.strftime('%Y%m%d-%H%M%S')}"
         target = save_copy(source, name, token, root)
     label = main_run_name(target, start, resumer.name)
-    folder = RunFolder.create(target, info.experiment, settings, resume=True, budgets=BUDGETS)
+    folder = RunFolder.create(target, info.experiment, settings, resume=True, budgets=RESUMABLE_CHANGES)
     run = Run(trainer, RunOptions(max_steps=start + more_steps, snapshot_hz=2.0,
                                   evaluate_every_s=resumer.evaluate_every_s), name=label)
     t0 = folder.rewind(label, start, keep_others=True)

@@ -46,6 +46,9 @@ FLUSH_EVERY_S = 0.5  # metrics rows are buffered and appended at most this often
 STATUS_EVERY_S = 1.0  # run.json's step and speed are rewritten at most this often
 HEARTBEAT_S = 15.0  # while a CLI call holds a folder, run.json's `updated` is refreshed this often
 STATES = ("running", "finished", "stopped", "failed")
+# settings that may change when a saved run is resumed (`--resume`, the Runs page's Continue): budgets (absolute:
+# a resumed run to N steps ends at step N), and where it runs
+RESUMABLE_CHANGES = ("steps", "max_steps", "budget_seconds", "supervised_seconds", "device", "threads")
 _SNAPSHOT_NAME = re.compile(r"step-(\d+)\.npz")
 OWNER_HEX = 32  # hex digits of sha256(browser token) kept in run.json's `owner`
 
