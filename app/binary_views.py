@@ -16,20 +16,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app.i18n import texts
 from engine.binary.samplers import Proposal
 from engine.binary.views import ChainWatch, coupling_panels, curves, pattern_masses, samples_mosaic
 from engine.run import Run
 
-TEXT = {
-    "curves_title": "Exact NLL (nats, log scale)",
-    "curves_title_zoom": "Exact NLL (nats), one nat above the floor",
-    "entropy": "data entropy {v:.3f} (the floor)",
-    "reference_name": "exact ML (reference)",
-    "panel_samples": "Samples",
-    "panel_patterns": "The 30 patterns vs the rest",
-    "panel_couplings": "Learned vs true J",
-    "chain_energy": "Energy along the chain",
-}
+TEXT = texts("binary_views")
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
 ACCEPTED, REJECTED = "#2ca02c", "#d62728"
 

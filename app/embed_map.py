@@ -26,6 +26,7 @@ import numpy as np
 import streamlit as st
 
 from app.embed_views import PALETTE  # the Plotly map's class colours
+from app.i18n import texts
 from engine.embed.sprites import Sprites
 from engine.embed.views import map_points
 
@@ -49,16 +50,7 @@ _CSS = """
 _component = st.components.v2.component("energy_lab_embed_map", js=_JS, css=_CSS)
 
 # the component's words, here so that they can be translated ({i}: index, {cls}: class)
-TEXT = {
-    "image": "#{i} · {cls}",
-    "view": "a positive view",
-    "hint": "Hover a point to see its image; click it to make it the anchor.",
-    "no_image": "#{i} · {cls} (no image: the map carries images for its first {count} points)",
-    "loading": "#{i} · {cls} (the images are on their way)",
-    "anchor": "anchor",
-    "hardest": "hardest negatives",
-    "pairs": "positive pairs (two views)",
-}
+TEXT = texts("embed_map")
 HEIGHT = 520  # canvas height in CSS pixels (the width follows the page, at most MAX_WIDTH)
 MAX_WIDTH = 900
 

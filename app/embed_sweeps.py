@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import embed_views as draw
 from app.form import settings_form
+from app.i18n import texts
 from app.jobs import carry_on, job_wait, start_job, stop_job
 from app.session import RunSlots
 from engine.embed.config import EmbedConfig
@@ -21,30 +22,7 @@ from engine.embed.sweeps import (
 from engine.errors import SettingError
 from engine.run import Run, RunOptions
 
-TEXT = {
-    "why_title": "Why cosine?",
-    "why_intro": (
-        "The lecture: with an L2 distance the network can make positives similar by making vectors short, and "
-        "negatives dissimilar by making them long. Here SimCLR (cosine) and its L2 variant train side by side "
-        "at the same τ; the plot shows the mean norm ‖z‖ of their embeddings and their losses against the "
-        "lowest value the cosine loss can take."
-    ),
-    "neg_title": "Negatives and dimension",
-    "neg_intro": (
-        "The lecture: in a higher-dimensional embedding there are more places to push up, so contrastive "
-        "methods need more negatives. This grid trains MoCo for the same number of steps at each embedding "
-        "dimension d and queue length K, and measures probe accuracy, the effective rank of the embeddings "
-        "and their uniformity on the sphere (lower = more uniform)."
-    ),
-    "temp_title": "Temperature",
-    "temp_intro": (
-        "SimCLR's Table 5: the temperature that makes the pretext task easiest (highest contrastive accuracy: "
-        "is my positive the closest view?) is not the one that gives the best features (probe accuracy)."
-    ),
-    "start": "Start sweep",
-    "stop": "Stop sweep",
-    "error_prefix": "Stopped: ",
-}
+TEXT = texts("embed_sweeps")
 SWEEPS = {"why": (WhyCosineSettings, why_cosine), "neg": (NegativesSettings, negatives_and_dimension),
           "temp": (TemperatureSettings, temperature)}
 

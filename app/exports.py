@@ -20,10 +20,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-TEXT = {
-    "csv": "CSV",
-    "csv_help": "Download these numbers as a CSV file (comma-separated, decimal point).",
-}
+from app.i18n import texts
+
+TEXT = texts("exports")
 PREFIX = "energy-lab"
 FORMAT_KEY = "energy_lab_image_format"  # session-state key: "png" (default) or "svg"
 IMAGE_FORMATS = ("png", "svg")

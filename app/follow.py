@@ -21,6 +21,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.form import set_values
+from app.i18n import texts
 from app.run_controls import FOLLOWED_SETTINGS
 from app.session import (
     FOLLOW_PARAM,
@@ -33,19 +34,7 @@ from app.session import (
     stop_following,
 )
 
-TEXT = {
-    "share_title": "Share my live view",
-    "share_help": "A read-only link to this browser's live runs: students who open it watch the same canvas on "
-                  "their own screens, and cannot start, pause or reset anything.",
-    "share": "Make a read-only link",
-    "link": "Read-only link to this page's live view (it follows the runs of this browser on every page):",
-    "stop": "Stop sharing",
-    "stop_help": "End the link: the students following it get their own pages back.",
-    "banner": "You are following the lecturer's live view (read only): the runs shown are the lecturer's.",
-    "leave": "Leave",
-    "leave_help": "Stop following: back to your own runs and buttons.",
-    "ended": "This follow link has ended or is not valid: the page shows your own runs.",
-}
+TEXT = texts("follow")
 # how often a follower's banner looks at the lecturer's runs (a few attributes per run; a full redraw only when
 # a run appears, goes or changes state): slow, it must not compete with the live views
 POLL_S = 2.0

@@ -21,12 +21,9 @@ from typing import Any
 import streamlit as st
 
 from app import share
+from app.i18n import t as translate  # (text key, English default) → the session's language
 from engine.errors import SettingError
 from engine.schema import Settings, Spec
-
-# text for labels, help and choices: (text key, English default) -> shown text. The language catalogues
-# plug in here; until then the declaration's English is shown.
-translate: Callable[[str, str], str] = lambda key, default: default
 
 
 def widget_key(key: str, name: str) -> str:

@@ -14,16 +14,13 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from app.i18n import texts
 from app.run_controls import admit, waiting, waiting_line
 from app.session import CLASS_TEXT, RunSlots, may_train, read_only
 from engine.run import PAUSED, RUNNING, Run
 from engine.scheduler import release_run
 
-TEXT = {
-    "waiting": "Waiting: {place} in line (this server runs {jobs} heavy jobs at a time); it starts by itself.",
-    "read_only": "You are following the lecturer's live view (read only): jobs cannot be started or stopped "
-                 "here. Leave the view (at the top) to run your own.",
-}
+TEXT = texts("jobs")
 
 
 def _refuse_read_only(slots: RunSlots) -> bool:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from app.i18n import texts
 from engine.run import RUNNING, Run, Snapshot
 
 _JS = "\n".join((Path(__file__).parent / name).read_text() for name in ("components_shared.js", "live_canvas.js"))
@@ -57,16 +58,7 @@ LEGEND = {
 }
 FIRST_BATCH_S = 1.0  # on (re)mount, send only the last second of frames
 # the toolbar's words ({s}: seconds recorded, {kb}: size so far), here so that they can be translated
-TEXT = {
-    "png": "PNG",
-    "png_help": "Download the picture as a PNG image",
-    "record": "⏺ Record",
-    "stop": "⏹ Stop",
-    "record_help": "Record the live view as a WebM video, from now until Stop",
-    "recording": "recording… {s} s · {kb} kB",
-    "recorded": "saved {s} s · {kb} kB",
-    "no_recorder": "This browser cannot record the canvas (no MediaRecorder)",
-}
+TEXT = texts("live_canvas")
 MAX_RECORD_S = 120  # a recording stops itself after this long (the video is held in the browser's memory)
 
 

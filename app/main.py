@@ -12,7 +12,8 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only app/ on the path; pag
 import streamlit as st
 
 from app.follow import follow_view
-from app.pages_index import PAGES
+from app.i18n import language_switch
+from app.pages_index import PAGES, page_title, section_title
 from app.presenter import presenter_view
 from app.session import class_code_box, remember_browser
 from app.session_runs import session_runs_panel
@@ -22,6 +23,7 @@ from engine.scheduler import share_threads
 # opened, not here: at start-up it would slow every other page's live training for half a minute
 share_threads()  # torch's pool is process-wide: each admitted job's share (engine/scheduler.py)
 st.set_page_config(page_title="Energy Lab", page_icon="⚡", layout="wide")
+language_switch()  # ?lang=pt|en, the sidebar's switch, or the browser's language (app/i18n.py)
 remember_browser()  # the cookie that lets a reload or a new tab of this browser find its runs
 class_code_box()  # only when the lecturer set ENERGY_LAB_CLASS_CODE
 presenter_view()  # the projector's switch: settings hidden, larger text, keyboard shortcuts (?present=1)
@@ -30,8 +32,9 @@ panel = st.sidebar.container()  # this browser's runs on every page, at the top 
 
 nav = st.navigation(
     {
-        section: [st.Page(ROOT / "pages" / f"{stem}.py", title=title, icon=icon, url_path=stem)
-                  for stem, title, icon in entries if (ROOT / "pages" / f"{stem}.py").exists()]
+        section_title(section): [st.Page(ROOT / "pages" / f"{stem}.py", title=page_title(stem), icon=icon,
+                                         url_path=stem)
+                                 for stem, icon in entries if (ROOT / "pages" / f"{stem}.py").exists()]
         for section, entries in PAGES.items()
     }
 )

@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.i18n import texts
+
 PARAM = "present"
 KEY = "_presenter"
-TEXT = {
-    "switch": "Presenter view",
-    "switch_help": "For the projector: hides the settings, enlarges the text and the live view, and turns on "
-                   "keyboard shortcuts: space = train / pause, → = one step, r = reset, Esc = leave.",
-    "exit": "Exit presenter view",
-    "keys": "space train / pause · → step · r reset · Esc leave",
-}
+TEXT = texts("presenter")
 # the labels of the buttons each key presses (the page's own buttons; first enabled match wins)
 BUTTONS = {"play": ["Train", "Resume"], "pause": ["Pause"], "step": ["Step"], "reset": ["Reset"],
            "exit": [TEXT["exit"]]}

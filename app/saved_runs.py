@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.i18n import texts
 from app.run_controls import admit
 from app.session import CLASS_TEXT, READ_ONLY_TEXT, RunSlots, may_train, read_only
 from engine.errors import LabError
@@ -23,36 +24,7 @@ from engine.run_resume import MAX_MORE_STEPS, can_continue, continue_run
 from engine.runfolder import RunInfo
 from engine.scheduler import job_of, release_run
 
-TEXT = {
-    "title": "Saved run",
-    "yours": "**Yours**: this browser made this run. You may continue it here, save a copy or delete it.",
-    "others": "**Another browser's run**: read-only. Continue training or Save run make a copy that is yours.",
-    "cli": "**Written from a terminal** (`--save`): read-only here. Continue training or Save run make a copy "
-           "that is yours.",
-    "more_steps": "More steps",
-    "continue": "Continue training {n:,} more steps",
-    "continue_help_yours": "Rebuild the model from this run's checkpoint and train on, appending to this folder.",
-    "continue_help_copy": "Rebuild the model from this run's checkpoint and train on in a new folder of yours "
-                          "(this run stays as it is).",
-    "cannot_continue": "A {experiment} run cannot be continued from the browser: use `python -m engine … "
-                       "--save DIR --resume` in a terminal.",
-    "continuing": "Continuing **{name}** from step {start:,} to step {end:,}.",
-    "continuing_now": "This browser is continuing **{name}**.",
-    "stop": "Stop training",
-    "not_started": "not started: {why}",
-    "save_name": "Save as…",
-    "save_placeholder": "a new name: letters, digits, - _ .",
-    "save": "Save run",
-    "save_help": "Copy this run (settings, curves, snapshots, checkpoint) into a new run of yours under this name.",
-    "saved": "Saved as **{name}**: it is yours.",
-    "delete": "Delete",
-    "delete_help": "Delete this run folder from the disk (asks first).",
-    "confirm": "Delete **{name}** and everything in its folder? This cannot be undone.",
-    "yes_delete": "Yes, delete it",
-    "cancel": "Cancel",
-    "deleted": "Deleted **{name}**.",
-    "live": "It is training: continue, save or delete it once it has ended.",
-}
+TEXT = texts("saved_runs")
 SLOT = "runs_continue"  # this browser's run slot for a continued run
 NOTICE, CONFIRM, NEXT_PICK = "_runs_notice", "_runs_confirm_delete", "_runs_pick"
 _CONTINUED: weakref.WeakKeyDictionary[Run, str] = weakref.WeakKeyDictionary()  # a continued run → its folder

@@ -18,26 +18,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.pages_index import PAGES
+from app.i18n import texts
+from app.pages_index import PAGES, page_title
 from app.run_controls import admit, ordinal
 from app.session import RunSlots, read_only, run_slots
 from engine.run import FAILED, FINISHED, IDLE, PAUSED, RUNNING, STOPPED, Run
 from engine.scheduler import job_of, release_run
 
-TEXT = {
-    "title": "Runs of this session",
-    "running": "Training", "waiting": "Waiting: {place} in line", "paused": "Paused", "idle": "Not started",
-    "finished": "Finished", "stopped": "Stopped", "failed": "Failed",
-    "step": "step {step:,}",
-    "rate": "{rate} steps/s",
-    "ended_line": "{label} · {state} · step {step:,}",
-    "ended_count": "{n} ended runs: {states}",
-    "pause_all": "Pause all",
-    "pause_all_help": "Pause every run of this browser that trains, on every page, and take the waiting ones out "
-                      "of the line. Nothing is lost: Train (Resume) on a run's page, or Resume here, goes on.",
-    "resume": "Resume ({n})",
-    "resume_help": "Train on the runs that Pause all paused (each waits its turn in line if the server is busy).",
-}
+TEXT = texts("session_runs")
 # what a page's second or third slot holds, shown after the page's title ("Contrastive divergence & PCD · sampler")
 ROLES = {
     "cd_sample": "sampler", "cd_dimension": "dimension sweep", "dae_sweep": "σ sweep",
@@ -54,7 +42,7 @@ REFRESH_S = 3.0  # the panel's cadence while something trains: slow, it must not
 RATE_WINDOW_S = 1.0  # steps/s is measured over at least this long between two looks (else the last measure)
 ENDED_SHOWN = 3  # ended runs listed one per line up to this many; beyond, one line counts them
 ROOT = Path(__file__).resolve().parent.parent
-_PAGE_INFO = {stem: (title, icon) for entries in PAGES.values() for stem, title, icon in entries}
+_PAGE_ICONS = {stem: icon for entries in PAGES.values() for stem, icon in entries}
 _RATES = "_session_runs_rates"  # session_state: slot → (id(run), step, time, steps/s) of the last measure
 _PAUSED = "_session_runs_paused"  # session_state: [(slot, id(run))] that the last Pause all paused
 
@@ -70,7 +58,7 @@ def _prefixed(slot: str, table: dict[str, str]) -> str | None:
 def page_of(slot: str) -> str | None:
     """The page stem (pages/<stem>.py) a slot's run belongs to; None for a slot no page is known for."""
     stem = _prefixed(slot, SLOT_PAGES)
-    return stem if stem in _PAGE_INFO else None
+    return stem if stem in _PAGE_ICONS else None
 
 
 def label_of(slot: str) -> str:
@@ -80,7 +68,7 @@ def label_of(slot: str) -> str:
     if stem is None:
         return slot
     role = _prefixed(slot, ROLES)
-    title = _PAGE_INFO[stem][0]
+    title = page_title(stem)
     return f"{title} · {role}" if role else title
 
 
@@ -179,7 +167,7 @@ def _page_link(slot: str) -> None:
     if stem is None or not path.exists():  # main.py registers only the pages whose file exists
         st.markdown(f"**{label_of(slot)}**")
         return
-    title, icon = _PAGE_INFO[stem]
+    title, icon = page_title(stem), _PAGE_ICONS[stem]
     # the same Page main.py registers (same path and url_path): the link works before st.navigation has run
     page = st.Page(path, title=title, icon=icon, url_path=stem)
     st.page_link(page, label=label_of(slot), icon=icon)

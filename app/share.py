@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from app.i18n import texts
 from engine.errors import SettingError
 from engine.schema import Settings, Spec
 
@@ -32,15 +33,7 @@ SHARED_PLAIN = ("lang",)  # undotted parameters that belong in a shared link
 SETTING_PARAM = re.compile(r"[A-Za-z_]\w*(\.\w+)+")  # <form key>.<setting>: what a link carries
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>#|$~:])")  # what Streamlit's markdown would read as formatting
 
-TEXT = {
-    "ignored": "The link's {param} = {value} was ignored: {why}",
-    "unknown": "it is not a setting of this form",
-    "not_here": "this page does not let it be changed",
-    "too_long": "{name} is longer than {n} characters",
-    "not_offered": "it is not one of the choices offered here ({choices})",
-    "more": "{n} more parameters of this link were ignored",
-    "link": "Link to these settings (copy and open it in another browser)",
-}
+TEXT = texts("share")
 
 
 # ---- text form ----------------------------------------------------------------------------------------

@@ -44,8 +44,11 @@ import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from engine.cli import progress
 from engine.errors import LabError
@@ -128,15 +131,17 @@ TEXT = {
     "downloading": "prepare: downloading {name} into {root} …",
 }
 
-PAGE_TITLES = {
-    "maximum_likelihood": "Maximum likelihood",
-    "contrastive_divergence": "Contrastive divergence & PCD",
-    "scoreboard": "Scoreboard",
-    "denoising_autoencoder": "Denoising autoencoder",
-    "binary": "Binary data",
-    "contrastive_embedding": "Contrastive embedding",
-    "energies_over_images": "Energies over images",
-}
+
+
+def page_title(stem: str) -> str:
+    """A page's English title, as the app's navigation shows it (assets/locales/en/pages.toml)."""
+    return _page_titles()[stem]
+
+
+@cache
+def _page_titles() -> dict[str, str]:
+    with (ROOT / "assets" / "locales" / "en" / "pages.toml").open("rb") as fh:
+        return tomllib.load(fh)
 
 
 @dataclass
@@ -320,7 +325,7 @@ def offered_datasets() -> dict[str, list[str]]:
     offered: dict[str, list[str]] = {}
     for page, cls in (("contrastive_embedding", EmbedConfig), ("energies_over_images", ImageEBMConfig)):
         for name in cls.spec("dataset").choices or ():
-            offered.setdefault(name, []).append(PAGE_TITLES[page])
+            offered.setdefault(name, []).append(page_title(page))
     return offered
 
 
@@ -480,7 +485,7 @@ SMOKES: tuple[Smoke, ...] = (
 def smoke_run(smoke: Smoke, device: str) -> Row:
     from engine.run import train_headless
 
-    name = f"{PAGE_TITLES[smoke.page]}: {smoke.name}"
+    name = f"{page_title(smoke.page)}: {smoke.name}"
     fix = TEXT["fix_smoke"].format(command=smoke.command)
     t0 = time.perf_counter()
     try:
@@ -540,7 +545,7 @@ def prepare(options: Options) -> list[Row]:
         rows.append(warm_imports())
     if not options.skip_smoke and device_row.status == "ok":  # else every run would fail the same way
         for smoke in SMOKES:
-            progress(f"prepare: smoke run {PAGE_TITLES[smoke.page]}: {smoke.name} …")
+            progress(f"prepare: smoke run {page_title(smoke.page)}: {smoke.name} …")
             rows.append(smoke_run(smoke, options.device))
     rows += package_rows(probe)
     return sorted(rows, key=lambda r: SECTIONS.index(r.section))  # stable: each section keeps its order

@@ -7,6 +7,7 @@ import streamlit as st
 
 from app.exports import chart, csv_button
 from app.form import settings_form, widget_key
+from app.i18n import texts
 from app.jobs import job_controls
 from app.live_canvas import live_canvas
 from app.run_controls import run_controls, status_line
@@ -22,75 +23,7 @@ from engine.toy.samplers import ANALYTIC, TRAINED, SamplingConfig, SamplingTrain
 from engine.toy.trainer import ToyTrainer
 from engine.toy.views import dimension_levels, dimension_minutes, mode_table, off_langevin
 
-TEXT = {
-    "title": "Contrastive divergence & PCD",
-    "intro": (
-        "Contrastive methods push the energy **down on the data** (blue) and **up on contrasted points** "
-        "(red). They differ in *where the contrasted points come from*: CD-k slides each data point k "
-        "Langevin steps downhill, persistent CD keeps a buffer of chains alive across updates (orange, "
-        "with their tails), NCE draws them from a fixed noise distribution, and denoising score matching "
-        "corrupts the data and learns to point back."
-    ),
-    "mode": "What to do",
-    "mode_train": "Train an energy",
-    "mode_sample": "Freeze the energy and just sample",
-    "mode_dimension": "PCD and dimension",
-    "settings": "Settings",
-    "not_langevin": (
-        "Not true Langevin: with ε = {eps:g} and s = {s:g} the chains sample exp(−E/T) at temperature "
-        "T = s²/(2ε) = {T:.3g}, not p_θ itself (true Langevin needs s = {s0:.3g})."
-    ),
-    "trail": "Tail length (frames)",
-    "legend_cd": "Red: this step's negatives, k Langevin steps from each data point (blue).",
-    "legend_pcd": (
-        "Orange: persistent chains followed from step to step, with their tails; red: this step's chains; "
-        "a white ring marks a chain re-initialised from uniform noise this step."
-    ),
-    "legend_nce": "Red: noise samples from q, which the model must tell apart from the data (blue).",
-    "legend_dsm": "Red: corrupted points ỹ = y + σξ; the model's score −∇E learns to point back to the data.",
-    "landscape": "Energy landscape (bright = high energy)",
-    "curves": "Loss, energies and exact metrics",
-    "loss": "training loss",
-    "e_pos": "mean E on data",
-    "e_neg": "mean E on contrasted",
-    "kl": "KL(p_data‖p_θ) (exact)",
-    "mean_energy": "mean energy of the particles",
-    "no_run": "Press Train (or Step) to create the model.",
-    "source_trained": "the model trained in “Train an energy”",
-    "sample": "Sample",
-    "speed": "Frames per second",
-    "sample_intro": (
-        "The energy is frozen: no parameter moves, only the particles, by Langevin dynamics "
-        "y ← y − ε∇E(y) + sξ. Watch them flow downhill. On two **overlapping** modes they cross the "
-        "low barrier and settle in proportion to the weights (0.3 / 0.7); on two **separated** modes "
-        "each particle stays on the side where it started — the mixing problem PCD has to live with."
-    ),
-    "occupancy": "Share of particles per mode (true weights: {w})",
-    "paused_training": "Training paused so the sampler gets the CPU; resume it under “Train an energy”.",
-    "sample_none": "Train a model first to sample from it; the analytic energies are always available.",
-    "dimension_intro": (
-        "The lecture: PCD *does not scale* as the dimension grows. Here the 2-D data are embedded in d "
-        "dimensions (a random rotation plus Gaussian noise coordinates of std {spread}); PCD and CD-k train "
-        "with the same budget for every d, then Langevin samples of each learned energy, started from "
-        "uniform noise on the d-box, are projected back onto the data's plane and compared with the data: "
-        "KL between the data's exact cell probabilities and the samples' histogram (lower is better; an "
-        "exact data sample scores {exact:.2f}, uniform noise {uniform:.2f})."
-    ),
-    "dim_run": "Run the experiment",
-    "dim_stop": "Stop",
-    "dim_progress": "Training {current} — {done}/{total} pairs",
-    "dim_done": "Done: {n} pairs in {s:.0f} s.",
-    "dim_stopped": "Stopped after {n} pairs.",
-    "dim_curve": "Sample quality against dimension",
-    "dim_table": "Rows",
-    "dim_estimate": "About {m:.0f}–{M:.0f} minutes on a 2-core CPU with these settings.",
-    # names of the downloaded files (PNG from a chart's camera button, CSV under a chart or table)
-    "file_curves": "CD training curves",
-    "file_occupancy": "CD sampler mode shares",
-    "file_energy": "CD sampler mean energy",
-    "file_dim_curve": "PCD vs dimension",
-    "file_dim_rows": "PCD vs dimension rows",
-}
+TEXT = texts("contrastive_divergence")
 
 # every registered method but maximum likelihood (which has a page of its own); a new method file shows here
 METHODS = [m for m in REGISTRY.names() if m != "ml"]

@@ -12,6 +12,7 @@ import streamlit as st
 from app import dae_views as draw
 from app.exports import chart, csv_button
 from app.form import settings_form
+from app.i18n import texts
 from app.jobs import active, carry_on, job_wait, start_job, stop_job
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
@@ -21,82 +22,7 @@ from engine.dae.manifolds import MANIFOLDS
 from engine.dae.sweep import SweepConfig
 from engine.run import RUNNING, Run
 
-TEXT = {
-    "title": "Denoising autoencoder: the quadratic bowl and the flat spots",
-    "intro": (
-        "A denoising autoencoder $r$ learns to send a corrupted point $\\tilde y$ back to the data $y$ by "
-        "minimising $\\|y - r(\\tilde y)\\|^2$. Its reconstruction error $E(y) = \\|y - r(y)\\|^2$ is an "
-        "energy that should grow **quadratically** as points move away from the data manifold, and "
-        "$r(y) - y$ is a vector field that points back to it. But a corrupted point **halfway between two "
-        "branches** came from either side, so $r$ sends such points to both sides and leaves a **flat "
-        "spot** there: low energy where there is no data. A latent-variable energy "
-        "$F(y) = \\min_z \\|y - g(z)\\|^2$, whose decoder $g$ traces the manifold, has none."
-    ),
-    "settings": "Settings",
-    "view": "View",
-    "scale": "Colour scale",
-    "scale_linear": "linear (clipped)",
-    "scale_log": "log₁₀",
-    "latent_view": "Latent energy drawn",
-    "latent_inf": "F∞ = min_z E(y, z)",
-    "latent_beta": "F_β (relaxed)",
-    "beta": "β",
-    "no_run": "Press Train (or Step) to create the models.",
-    "metrics": "The three measurements (exact, on a grid)",
-    "m_mid": "Midpoint ratio",
-    "m_false": "False-low fraction",
-    "m_growth": "Growth exponent",
-    "dae": "DAE",
-    "latent": "latent model",
-    "m_mid_help": "energy halfway between two branches ÷ energy at the same distance outside (1 = no flat spot)",
-    "m_false_help": ("share of grid points 0.25–1 away from the manifold whose energy is below the 95th "
-                     "percentile of the energy on the manifold (0 = none)"),
-    "m_growth_help": "slope of log E against log distance for distances 0.1–0.4 (2 = quadratic bowl)",
-    "read_mid": ("**Flat spot:** halfway between the branches the DAE's energy is **{dae}** of the energy at "
-                 "the same distance outside; the latent model's is {lat}."),
-    "read_mid_none": " (no flat spot)",
-    "read_false": ("**False lows:** {dae} of the points 0.25–1 away from the data score as low as the data "
-                   "itself; the latent model: {lat}."),
-    "read_growth": ("**Bowl:** near the data the DAE's energy grows like d^{dae:.2f} ({shape}); the latent "
-                    "model's like d^{lat:.2f}."),
-    "shape_quadratic": "a quadratic bowl",
-    "shape_flat": "flatter than a bowl: the noise blurs it",
-    "shape_steep": "steeper than a bowl",
-    "energy_dae": "DAE energy E(y) = ‖y − r(y)‖², manifold in white",
-    "energy_latent": "Latent-variable energy {name} (same colour scale), decoder curve g(z) in cyan",
-    "field": "Reconstruction field r(y) − y (colour = length; long arrows drawn shortened)",
-    "profile": "Energy along a line crossing the branches",
-    "profile_dae": "DAE E",
-    "profile_latent": "latent F",
-    "profile_d2": "squared distance d²",
-    "probes": "Corrupted points and where the DAE sends them",
-    "probes_help": ("Orange: corrupted training points, ● where they are, × where the DAE sends them. Magenta: "
-                    "points near the midpoints; the dotted line follows y ← r(y) twenty times. Click a faint "
-                    "grey dot, or drag a box / lasso over the dots, to add your own points (cyan)."),
-    "split": "Of the {n} points near the midpoints, the DAE sent {parts}.",
-    "split_part": "{k} to the {branch}",
-    "clear": "Clear my points",
-    "sweep": "How the flat spots grow with noise: a σ sweep",
-    "sweep_intro": ("One DAE per σ, trained side by side from the same start on the same batches (the other "
-                    "settings from the sidebar). Watch the midpoint ratio fall and the false lows spread as σ grows."),
-    "sweep_run": "Run σ sweep",
-    "sweep_stop": "Stop sweep",
-    "sweep_none": "Press “Run σ sweep” to train one DAE per σ.",
-    "sweep_progress": "σ sweep: step {step:,} of {total:,}",
-    "sweep_pick": "Show σ",
-    "sweep_metrics": "Measurements against σ",
-    "sweep_energy": "DAE energy at σ = {sigma:g}",
-    "sweep_profiles": "Energy profiles for every σ",
-    # names of the downloaded files (PNG from a chart's camera button, CSV under the sweep's measurements)
-    "file_probes": "DAE probes",
-    "file_energy_dae": "DAE energy",
-    "file_energy_latent": "latent-variable energy",
-    "file_field": "DAE reconstruction field",
-    "file_profile": "DAE energy profile",
-    "file_sweep_energy": "DAE sigma sweep energy",
-    "file_sweep_profiles": "DAE sigma sweep profiles",
-    "file_sweep_metrics": "DAE sigma sweep measurements",
-}
+TEXT = texts("denoising_autoencoder")
 LIVE_EVERY_S = 1.0
 BETAS = [0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from app.exports import chart, csv_button
 from app.form import settings_form
+from app.i18n import texts
 from app.live_canvas import live_canvas
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
@@ -18,46 +19,7 @@ from engine.toy.data import CLOSED_FORM, DATASETS
 from engine.toy.trainer import ToyTrainer, data_log_density_on_grid
 from engine.toy.views import data_points, push_field, shift_invariance
 
-TEXT = {
-    "title": "Maximum likelihood: down on the data, up everywhere else",
-    "intro": (
-        "The model is an energy $E_\\theta(y)$ with $p_\\theta(y) = e^{-E_\\theta(y)}/Z_\\theta$. "
-        "Maximum likelihood minimises $\\frac{1}{N}\\sum_i E_\\theta(y_i) + \\log Z_\\theta$: the first term "
-        "pushes the energy **down on the data**, the gradient of $\\log Z_\\theta$ pushes it **up everywhere "
-        "else**, in proportion to the probability the model puts there. In 2-D, $Z_\\theta$ is computed "
-        "exactly on a grid, so every number here is exact."
-    ),
-    "settings": "Settings",
-    "density": "Data density: {kind}.",
-    "view": "Live view",
-    "view_smooth": "Smooth (canvas, frames played in the browser)",
-    "view_plain": "Plain polling (Plotly redraw, for comparison)",
-    "landscape": "Energy landscape (bright = high energy), data in white",
-    "tab_surface": "3-D surface",
-    "tab_push": "Where the gradient pushes",
-    "tab_curves": "Loss and NLL",
-    "tab_shift": "Only differences matter",
-    "push_caption": (
-        "$-\\partial L/\\partial E(y) \\propto p_{data}(y) - p_\\theta(y)$: blue cells are pushed **down** "
-        "(the data is more likely than the model thinks), red cells are pushed **up** (the model puts "
-        "mass where there is no data). At the optimum the picture turns flat."
-    ),
-    "shift_label": "Add a constant c to the energy",
-    "shift_caption": (
-        "$E_\\theta + c$ multiplies $e^{-E}$ by $e^{-c}$ and divides $Z$ by the same factor: log Z moves by "
-        "$-c$, every probability and the NLL stay the same."
-    ),
-    "no_run": "Press Train (or Step) to create the model.",
-    "loss": "training loss",
-    "nll": "test NLL (exact)",
-    "kl": "KL(p_data‖p_θ)",
-    "fps_plain": "plain polling: step {step}",
-    # names of the downloaded files (PNG from a chart's camera button, CSV under the curves)
-    "file_plain": "ML energy landscape",
-    "file_surface": "ML energy surface",
-    "file_push": "ML gradient push",
-    "file_curves": "ML training curves",
-}
+TEXT = texts("maximum_likelihood")
 
 st.title(TEXT["title"])
 st.markdown(TEXT["intro"])

@@ -14,45 +14,12 @@ import streamlit as st
 from app import runs_views as draw
 from app import saved_runs
 from app.exports import chart, csv_button
+from app.i18n import texts
 from app.session import run_slots
 from engine.errors import DataError
 from engine.runfolder import RunInfo, latest_snapshot, list_runs, read_run, runs_root
 
-TEXT = {
-    "title": "Runs",
-    "intro": (
-        "Every run that writes a **run folder** shows up here: a long run started from a terminal (or by "
-        "torchrun on a GPU server) can be followed live from the browser, and finished runs can be opened "
-        "and compared."
-    ),
-    "root": "Run folders in `{root}` (set `ENERGY_LAB_RUNS` to look elsewhere).",
-    "empty": "No run folders yet. Start a run that saves one, for example:",
-    "empty_pages": "or tick **Record to a run folder** beside a page's Train button.",
-    "pick": "Runs to show (one to follow it, two or more to compare)",
-    "pick_help": "The page's address keeps the choice: share it to open the same runs.",
-    "none_picked": "Choose a run above to follow it, or several to compare them.",
-    "state": "State", "step": "Step", "speed": "Steps/s", "updated": "Last update", "world": "Processes",
-    "message": "{state}: {message}",
-    "stale": "Not responding: the run says it is running but its folder has not changed for over a minute "
-             "(its process has probably stopped). Start it again with `--resume` to continue it, or "
-             "continue training it below.",
-    "curves": "Curves",
-    "no_curves": "No metrics yet: the first rows appear within a second of the first steps.",
-    "map": "Embedding map (first two principal components, step {step})",
-    "settings": "Settings",
-    "result": "Final result",
-    "compare_metrics": "Metrics to compare",
-    "no_metrics": "These runs have no metrics yet.",
-    "unreadable": "{name} can no longer be read: {why}",
-    "csv_when_idle": "The metrics' CSV: once the run stops (its folder's metrics.jsonl holds them meanwhile).",
-    # names of the downloaded files (PNG from a chart's camera button, CSV under a table or the curves)
-    "file_table": "run folders",
-    "file_curves": "run {name}",  # + the chart's name
-    "file_map": "run {name} embedding map",
-    "file_history": "run {name} metrics",
-    "file_compare": "runs compared",  # + the metric
-    "file_compare_rows": "runs compared metrics",
-}
+TEXT = texts("runs")
 FOLLOW_EVERY_S, LIST_EVERY_S, MAP_EVERY_S = 1.0, 2.0, 3.0
 COMMANDS = (  # --save takes a folder name (made in the runs folder) or an absolute path
     "python -m engine embed --dataset digits --max-steps 300 --save my-run\n"

@@ -10,45 +10,14 @@ from plotly.subplots import make_subplots
 
 from app.exports import chart, csv_button
 from app.form import settings_form
+from app.i18n import texts
 from app.jobs import active, carry_on, job_wait, start_job, stop_job
 from app.session import run_slots
 from engine.run import FAILED, RUNNING, Run, RunOptions
 from engine.toy.data import DATASETS
 from engine.toy.scoreboard import DEFAULT_STEPS, ENTRY_KEYS, BoardTrainer, ScoreboardConfig, rounded
 
-TEXT = {
-    "title": "Scoreboard",
-    "intro": (
-        "Every method trains on the same data set, with the same seed, model and step budget, one after "
-        "the other in the background. Each is then scored **exactly** on a grid: test NLL, "
-        "KL(p_data ‖ p_θ), and the probability mass the model puts where the data density is below "
-        "1/1000 of its maximum (mass it should not have). Denoising score matching learns the *smoothed* "
-        "density p_data ∗ N(0, σ²), so it is shown next to its floor KL(p_data ‖ p_data ∗ N(0, σ²))."
-    ),
-    "settings": "Settings",
-    "run": "Run the board",
-    "stop": "Stop",
-    "estimate": "The default budget ({steps} steps) takes about two minutes on a 2-core CPU.",
-    "progress": "Training {current}: {done}/{total} methods done",
-    "done": "Done: {n} methods in {s:.0f} s.",
-    "stopped": "Stopped after {n} of {total} methods.",
-    "empty": "Press “Run the board” to train every method.",
-    "table": "Results (nats; lower is better)",
-    "surfaces": "Learned densities log p_θ, same colour scale (data first)",
-    "csv": "Download CSV",
-    "col_method": "method",
-    "col_label": "details",
-    "col_nll": "test NLL",
-    "col_kl": "KL(p_data‖p_θ)",
-    "col_floor": "DSM floor KL",
-    "col_mass": "mass off data",
-    "col_sps": "steps/s",
-    "col_seconds": "wall time (s)",
-    "col_status": "status",
-    "data": "data",
-    "file_surfaces": "scoreboard {dataset} densities",  # the PNG of the densities (a chart's camera button)
-    "file_table": "scoreboard {dataset}",  # the CSV of the results table
-}
+TEXT = texts("scoreboard")
 COLUMNS = {"method": "col_method", "label": "col_label", "nll": "col_nll", "kl": "col_kl",
            "kl_floor": "col_floor", "mass_off_data": "col_mass", "steps_per_s": "col_sps",
            "seconds": "col_seconds", "status": "col_status"}
