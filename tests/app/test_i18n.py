@@ -10,7 +10,6 @@ import pytest
 from app import i18n
 
 
-
 def fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name} if "{" in text else set()
 
