@@ -77,7 +77,7 @@ def chart(page, title: str) -> dict:
 
 def pick(page, name: str) -> None:
     """Choose `name` in the run picker, as a user does (type, Enter)."""
-    box = page.get_by_role("combobox").first
+    box = page.locator(".st-key-run").get_by_role("combobox")  # not the sidebar's language switch
     box.click()
     box.fill(name)
     page.keyboard.press("Enter")

@@ -73,7 +73,7 @@ WIDGETS = """() => {
 
 
 def pages_with_forms() -> set[str]:
-    stems = {stem for entries in PAGES.values() for stem, _, _ in entries}
+    stems = {stem for entries in PAGES.values() for stem, _ in entries}
     return {s for s in stems if (p := ROOT / "pages" / f"{s}.py").exists() and "settings_form(" in p.read_text()}
 
 
