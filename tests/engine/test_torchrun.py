@@ -113,7 +113,10 @@ def test_two_processes_probe_like_one_with_the_same_global_batch():
         code, objects, err = run(torchrun("--max-steps", "300", "--seed", seed), timeout=1200)
         assert code == 0, err[-2000:]
         two.append(objects[-1]["linear_probe_acc"])
-        code, objects, err = run([sys.executable, *EMBED, "--max-steps", "300", "--seed", seed], timeout=1200)
+        # all 300 steps however loaded the machine (the single process's default time budget would cut it short)
+        code, objects, err = run([sys.executable, *EMBED, "--max-steps", "300", "--budget-seconds", "none",
+                                  "--seed", seed], timeout=1200)
         assert code == 0, err[-2000:]
         one.append(objects[-1]["linear_probe_acc"])
+    assert all(o["steps"] == 300 for o in (objects[-1],))
     assert abs(sum(two) / 3 - sum(one) / 3) <= 0.01, (two, one)
