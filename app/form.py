@@ -8,6 +8,10 @@ condition holds), each with its declared range, label and help. When the data se
 the other widgets take that pair's layered defaults (except values just put there by `set_values`: a
 preset's or a link's). Returns the validated config, or None after showing the validation error beside the form.
 
+Languages: a setting's label, help and `none` text, the method names and the choices that are words are the
+engine's English, shown in the session's language under the keys of app/declared_texts.py (numbers stay as
+they are; a page's `formats` wins over a choice's own name).
+
 Share links (app/share.py): the form's settings that differ from their start values live in the URL's query
 parameters `<key>.<setting>`; a link's parameters are taken (checked, a bad one named and ignored) when the form
 first meets them, before the data set and method decide the other defaults; a copyable link ends the form.
@@ -21,6 +25,8 @@ from typing import Any
 import streamlit as st
 
 from app import share
+from app.declared_texts import choice_format, method_format, setting_key
+from app.i18n import message
 from app.i18n import t as translate  # (text key, English default) → the session's language
 from engine.errors import SettingError
 from engine.schema import Settings, Spec
@@ -63,7 +69,7 @@ def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide:
     hidden, fixed = set(hide), dict(fixed or {})
     formats, choices = dict(formats or {}), dict(choices or {})
     if cls.method_registry is not None:
-        formats.setdefault(cls.layers.method_key, lambda m: translate(f"method.{m}", cls.method_registry.labels[m]))
+        formats.setdefault(cls.layers.method_key, method_format(cls.method_registry))
     lay, specs = cls.layers, cls.specs()
     context_keys = [n for n in (lay.dataset_key, lay.method_key) if n in specs and n not in fixed]
     starts = _context_starts(key, [specs[n] for n in context_keys])
@@ -83,7 +89,7 @@ def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide:
         elif name in specs:
             spec = specs[name]
             if name not in hidden and spec.form:
-                values[name] = _draw(box, spec, widget_key(key, name), spec.default, formats.get(name),
+                values[name] = _draw(box, cls, spec, widget_key(key, name), spec.default, formats.get(name),
                                      choices.get(name))
                 drawn.append(name)
             else:
@@ -111,12 +117,13 @@ def settings_form(cls: type[Settings], *, key: str, container: Any = None, hide:
         if not cls.applies(name, {**defaults, **values}):
             values[name] = defaults[name]
             continue
-        values[name] = _draw(box, spec, widget_key(key, name), defaults[name], formats.get(name), choices.get(name))
+        values[name] = _draw(box, cls, spec, widget_key(key, name), defaults[name], formats.get(name),
+                             choices.get(name))
         drawn.append(name)
     try:
         config = cls(**values)
     except SettingError as exc:
-        box.error(translate("form.invalid", "Settings not valid: {error}").format(error=exc))
+        box.error(translate("form.invalid").format(error=message(exc)))
         config = None
     else:  # the URL holds the valid settings (the last valid ones while the form shows an error)
         share.publish(cls, key, {n: values[n] for n in drawn}, {**defaults, **starts})
@@ -134,10 +141,11 @@ def _context_starts(key: str, specs: list[Spec]) -> dict[str, Any]:
     return st.session_state[starts_key]
 
 
-def _draw(box: Any, spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], str] | None,
+def _draw(box: Any, cls: type[Settings], spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], str] | None,
           narrowed: Iterable[Any] | None) -> Any:
-    label = translate(f"setting.{spec.key}.label", spec.label or spec.name)
-    help_text = translate(f"setting.{spec.key}.help", spec.help) or None
+    label = translate(setting_key(cls, spec, "label"), spec.label or spec.name)
+    help_text = (translate(setting_key(cls, spec, "help"), spec.help) if spec.help else "") or None
+    fmt = fmt or choice_format(cls, spec)  # a page's own format, else the choice's name (numbers as they are)
     if spec.many:
         return _draw_many(box, spec, wkey, default, label, help_text, fmt, narrowed)
     if spec.nullable:
@@ -146,9 +154,9 @@ def _draw(box: Any, spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], st
             st.session_state[on_key] = default is not None
         on = box.checkbox(label, key=on_key, help=help_text)
         if not on:
-            box.caption(translate(f"setting.{spec.key}.none", spec.none))
+            box.caption(translate(setting_key(cls, spec, "none"), spec.none))
             return None
-        label = translate("form.value_of", "{label}: value").format(label=label)
+        label = translate("form.value_of").format(label=label)
         if default is None:
             default = spec.ge if spec.ge is not None else (spec.gt or 0) + (spec.step or 1.0)
     if wkey not in st.session_state:
@@ -159,8 +167,7 @@ def _draw(box: Any, spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], st
     if options is not None:
         if st.session_state[wkey] not in options:
             st.session_state[wkey] = default if default in options else options[0]
-        return box.selectbox(label, options, key=wkey, help=help_text,
-                             format_func=fmt or (lambda v: translate(f"choice.{spec.name}.{v}", str(v))))
+        return box.selectbox(label, options, key=wkey, help=help_text, format_func=fmt)
     if spec.kind is str:
         return box.text_input(label, key=wkey, help=help_text)
     low = spec.ge if spec.ge is not None else None
@@ -176,13 +183,12 @@ def _draw(box: Any, spec: Spec, wkey: str, default: Any, fmt: Callable[[Any], st
 
 
 def _draw_many(box: Any, spec: Spec, wkey: str, default: Any, label: str, help_text: str | None,
-               fmt: Callable[[Any], str] | None, narrowed: Iterable[Any] | None) -> Any:
+               fmt: Callable[[Any], str], narrowed: Iterable[Any] | None) -> Any:
     options = tuple(narrowed) if narrowed is not None else spec.allowed_choices()
     if options is not None:
         if wkey not in st.session_state:
             st.session_state[wkey] = [v for v in default if v in options]
-        return tuple(box.multiselect(label, options, key=wkey, help=help_text,
-                                     format_func=fmt or (lambda v: translate(f"choice.{spec.name}.{v}", str(v)))))
+        return tuple(box.multiselect(label, options, key=wkey, help=help_text, format_func=fmt))
     if wkey not in st.session_state:
         st.session_state[wkey] = ", ".join(str(v) for v in default)
     text = box.text_input(label, key=wkey, help=help_text)

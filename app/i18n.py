@@ -154,14 +154,13 @@ def language_switch() -> str:
 
     def chosen() -> None:
         set_language(state["_lang_widget"])
+        st.query_params[PARAM] = state["_lang_widget"]  # in the URL: a copied link opens in this language
+        state["_lang_url"] = state["_lang_widget"]
 
     st.sidebar.selectbox(t("i18n.switch"), list(LANGS), format_func=LANGS.__getitem__, key="_lang_widget",
                          on_change=chosen)
-    lang = language()
-    if st.query_params.get(PARAM) != lang:
-        st.query_params[PARAM] = lang  # in the URL, so a copied link opens in this language
-    state["_lang_url"] = lang
-    return lang
+    state["_lang_url"] = st.query_params.get(PARAM)
+    return language()
 
 
 def message(exc: BaseException) -> str:
