@@ -43,8 +43,8 @@ function setup(parent) {
     <canvas class="lc-canvas"></canvas>
     <div class="lc-bar"><span class="lc-lo"></span><div class="lc-ramp"></div><span class="lc-hi"></span></div>
     <div class="lc-legend"></div>
-    <div class="lc-info"><span class="lc-step">step –</span> · <span class="lc-fps">– frames/s</span> ·
-      <span class="lc-lag">lag –</span></div>
+    <div class="lc-info"><span class="lc-step"></span> · <span class="lc-fps"></span> ·
+      <span class="lc-lag"></span></div>
     <div class="lc-tools"><button type="button" class="lc-png"></button><button type="button" class="lc-rec">
       </button><span class="lc-rec-info"></span></div>`;
   parent.appendChild(root);
@@ -62,8 +62,23 @@ function setup(parent) {
   return s;
 }
 
-// ---- exports -------------------------------------------------------------------------------------
+// ---- words and numbers: every word comes from Python (config.labels, in the session's language) ---------
 const label = (s, key) => (s.config.labels || {})[key] ?? key;
+// a number with `digits` decimals and the language's decimal mark (config.decimal: "." or ",")
+const fixed = (s, x, digits) => x.toFixed(digits).replace(".", s.config.decimal || ".");
+// the legend's words per point layer (config.legend: [[layer, colour], ...])
+const LEGEND_LABELS = { positives: "legend_positives", negatives: "legend_negatives", particles: "legend_particles" };
+
+function idleInfo(s) {
+  // before the first frame (and when the run is replaced): placeholders in the session's language
+  s.root.querySelector(".lc-step").textContent = label(s, "step_none");
+  s.root.querySelector(".lc-fps").textContent = label(s, "fps_none");
+  s.root.querySelector(".lc-lag").textContent = label(s, "lag_none");
+}
+
+const fpsText = (s, n) => label(s, "fps").replace("{fps}", String(n));
+
+// ---- exports -------------------------------------------------------------------------------------
 const stepOf = (s) => (s.current ? s.current.step : 0);
 const prefix = (s) => s.config.file_prefix || "energy-lab";
 
@@ -93,7 +108,7 @@ function savePng(s) {
 }
 
 function recordInfo(s, key, seconds, bytes) {
-  return label(s, key).replace("{s}", seconds.toFixed(1)).replace("{kb}", String(Math.round(bytes / 1024)));
+  return label(s, key).replace("{s}", fixed(s, seconds, 1)).replace("{kb}", String(Math.round(bytes / 1024)));
 }
 
 function tools(s) {
@@ -278,9 +293,9 @@ function draw(s) {
   }
   const q = (sel) => s.root.querySelector(sel);
   if (f) {
-    q(".lc-step").textContent = `step ${f.step}`;
-    q(".lc-lo").textContent = (f.lo ?? 0).toFixed(2);
-    q(".lc-hi").textContent = (f.hi ?? 0).toFixed(2);
+    q(".lc-step").textContent = label(s, "step").replace("{step}", String(f.step));
+    q(".lc-lo").textContent = fixed(s, f.lo ?? 0, 2);
+    q(".lc-hi").textContent = fixed(s, f.hi ?? 0, 2);
   }
 }
 
@@ -330,12 +345,12 @@ function tick(s) {
     s.root.dataset.step = String(next.step);
     s.root.dataset.frames = String(s.painted);
     s.root.dataset.trail = String(s.trails.length);
-    s.root.querySelector(".lc-fps").textContent = `${s.paints.length} frames/s`;
-    s.root.querySelector(".lc-lag").textContent = `lag ${lag.toFixed(2)} s`;
+    s.root.querySelector(".lc-fps").textContent = fpsText(s, s.paints.length);
+    s.root.querySelector(".lc-lag").textContent = label(s, "lag").replace("{lag}", fixed(s, lag, 2));
   } else if (s.paints.length && performance.now() - s.paints[s.paints.length - 1] > 1000) {
     s.paints = [];
     s.root.dataset.fps = "0";
-    s.root.querySelector(".lc-fps").textContent = "0 frames/s";
+    s.root.querySelector(".lc-fps").textContent = fpsText(s, 0);
   }
   if (s.recording) whileRecording(s, next !== null);
   // an idle view (no run training, nothing queued, not recording) stops asking for animation frames: a
@@ -381,8 +396,10 @@ export default function (component) {
     s.lastQueued = fresh[fresh.length - 1].frame;
   }
   s.root.querySelector(".lc-legend").innerHTML = (s.config.legend || [])
-    .map(([name, color]) => `<span><i style="background:${color}"></i>${name}</span>`).join("");
+    .map(([layer, color]) => `<span><i style="background:${color}"></i>${label(s, LEGEND_LABELS[layer])}</span>`)
+    .join("");
   tools(s);
+  if (!s.current) idleInfo(s);
   if (!s.current && !s.queue.length) draw(s);
   if (s.raf === null) tick(s);
   return () => {

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app.i18n import texts
+from app.i18n import plotly_separators, texts
 from engine.run import RUNNING, Run, Snapshot
 
 _JS = "\n".join((Path(__file__).parent / name).read_text() for name in ("components_shared.js", "live_canvas.js"))
@@ -51,13 +51,12 @@ _CSS = """
 """
 _component = st.components.v2.component("energy_lab_live_canvas", js=_JS, css=_CSS)
 
-LEGEND = {
-    "positives": ("data batch (energy pushed down)", "#4fc3f7"),
-    "negatives": ("contrasted samples (pushed up)", "#ff5252"),
-    "particles": ("particles (with their tails)", "#ffb74d"),
-}
+# the point layers the canvas draws, with their legend's colour; the legend's words are TEXT["legend_<layer>"],
+# looked up by the JS (LEGEND_LABELS) in the labels shipped with the data
+LEGEND = {"positives": "#4fc3f7", "negatives": "#ff5252", "particles": "#ffb74d"}
 FIRST_BATCH_S = 1.0  # on (re)mount, send only the last second of frames
-# the toolbar's words ({s}: seconds recorded, {kb}: size so far), here so that they can be translated
+# every word the canvas shows (toolbar, legend, the step/frames/lag line; {s}: seconds recorded, {kb}: size
+# so far), in the session's language: read at each call (never here, at import), shipped as config.labels
 TEXT = texts("live_canvas")
 MAX_RECORD_S = 120  # a recording stops itself after this long (the video is held in the browser's memory)
 
@@ -110,7 +109,7 @@ def live_canvas(run: Run | None, *, key: str, extent: tuple[float, float, float,
     if frames:
         st.session_state[sent_key] = frames[-1].frame
     latest = frames[-1] if frames else (run.latest() if run is not None else None)
-    layers = [LEGEND[n] for n in LEGEND if latest is not None and latest.data.get(n) is not None]
+    layers = [[n, LEGEND[n]] for n in LEGEND if latest is not None and latest.data.get(n) is not None]
     data = {
         "run_id": run_id,
         "server_time": time.time(),
@@ -118,6 +117,7 @@ def live_canvas(run: Run | None, *, key: str, extent: tuple[float, float, float,
         "static": _b64(np.asarray(static_points, np.float32)[:, :2]) if static_points is not None else None,
         "config": {"extent": list(extent), "trail": int(trail), "size": int(size),
                    "running": bool(run is not None and run.state == RUNNING), "legend": layers,
-                   "labels": TEXT, "file_prefix": file_prefix(key), "max_record_s": MAX_RECORD_S},
+                   "labels": dict(TEXT), "decimal": plotly_separators()[0], "file_prefix": file_prefix(key),
+                   "max_record_s": MAX_RECORD_S},
     }
     return _component(key=key, data=data, height="content")

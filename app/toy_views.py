@@ -10,17 +10,20 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from app.i18n import plotly_separators, texts
 from engine.toy.views import thinned
 
 MARGIN = dict(l=10, r=10, t=10, b=10)
+TEXT = texts("toy_views")  # read inside the functions, in the session's language
 
 
 def curves_figure(history: list[dict[str, float]], evaluations: Iterable[dict[str, float]],
                   lines: Mapping[str, str], eval_lines: Mapping[str, str] | None = None, *, revision: str,
                   height: int = 420, y_title: str = "", right_axis: str | None = None,
-                  title: str | None = None, x_title: str = "step") -> go.Figure:
-    """Training scalars (`lines`: history key -> name) and exact metrics (`eval_lines`) against the step;
-    with `right_axis`, the metrics go on a second y axis of that title."""
+                  title: str | None = None, x_title: str | None = None) -> go.Figure:
+    """Training scalars (`lines`: history key -> name) and exact metrics (`eval_lines`) against the step
+    (`x_title`: "step" in the session's language unless given); with `right_axis`, the metrics go on a
+    second y axis of that title. The names and titles come translated from the page."""
     fig = go.Figure()
     hist = thinned(history)
     for key, name in lines.items():
@@ -32,7 +35,8 @@ def curves_figure(history: list[dict[str, float]], evaluations: Iterable[dict[st
             fig.add_scatter(x=[e["step"] for e in ev], y=[e[key] for e in ev], name=name, mode="lines",
                             yaxis="y2" if right_axis else "y")
     layout: dict[str, Any] = dict(height=height, margin=dict(MARGIN, t=30 if title else 10), uirevision=revision,
-                                  xaxis_title=x_title, yaxis_title=y_title, legend=dict(orientation="h"))
+                                  xaxis_title=TEXT["step"] if x_title is None else x_title, yaxis_title=y_title,
+                                  legend=dict(orientation="h"), separators=plotly_separators())
     if right_axis:
         layout["yaxis2"] = dict(title=right_axis, overlaying="y", side="right", rangemode="tozero")
     if title:
@@ -64,11 +68,11 @@ def dimension_figure(result: dict[str, Any], dims: Iterable[int], labels: Mappin
     for method, curve in result["hist_kl"].items():
         fig.add_scatter(x=[int(d) for d in curve], y=list(curve.values()), mode="lines+markers",
                         name=labels.get(method, method))
-    fig.add_hline(y=result["hist_kl_exact_sample"], line_dash="dot", annotation_text="exact data sample")
-    fig.add_hline(y=result["hist_kl_uniform"], line_dash="dash", annotation_text="uniform noise")
+    fig.add_hline(y=result["hist_kl_exact_sample"], line_dash="dot", annotation_text=TEXT["exact_sample"])
+    fig.add_hline(y=result["hist_kl_uniform"], line_dash="dash", annotation_text=TEXT["uniform"])
     fig.update_layout(height=380, margin=dict(MARGIN, t=30), title=title,
-                      xaxis=dict(title="dimension d", type="log", tickvals=list(dims)),
-                      yaxis_title="KL(data ‖ samples) on the plane (nats)", uirevision="cdd")
+                      xaxis=dict(title=TEXT["dimension"], type="log", tickvals=list(dims)),
+                      yaxis_title=TEXT["dimension_kl"], uirevision="cdd", separators=plotly_separators())
     return fig
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.exports import chart, csv_button
 from app.form import settings_form
-from app.i18n import texts
+from app.i18n import num, plotly_separators, t, texts
 from app.live_canvas import live_canvas
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
@@ -21,10 +21,21 @@ from engine.toy.views import data_points, push_field, shift_invariance
 
 TEXT = texts("maximum_likelihood")
 
+
+def short(x: float) -> str:
+    """A setting's value as few digits as it needs ("5", "-2.5"), with the language's decimal mark."""
+    text = f"{x:g}"
+    return text if "e" in text else num(x, len(text.partition(".")[2]))
+
+
+def tiny(x: float) -> str:
+    """A small number in scientific notation ("1.2e-07"), with the language's decimal mark."""
+    mantissa, _, exponent = f"{x:.1e}".partition("e")
+    return f"{num(float(mantissa), 1)}e{exponent}"
+
+
 st.title(TEXT["title"])
 st.markdown(TEXT["intro"])
-
-
 
 # The page starts narrower than the CLI (width 64 trains ~54 steps/s against ~23 at 128 on the shared
 # 2-core CPU, and the live view shows one frame per step, so it keeps ≥ 24 frames/s).
@@ -32,15 +43,16 @@ PAGE_DEFAULTS = {"width": 64}
 
 st.sidebar.subheader(TEXT["settings"])
 config = settings_form(ToyConfig, key="ml", fixed={"method": "ml"}, defaults=PAGE_DEFAULTS)
+# the words read now, in this run's language: a widget's format_func may be called later, outside the run
+VIEWS = {"smooth": TEXT["view_smooth"], "plain": TEXT["view_plain"]}
 with st.sidebar:
-    view = st.radio(TEXT["view"], ["smooth", "plain"], key="ml_view",
-                    format_func=lambda v: TEXT["view_smooth"] if v == "smooth" else TEXT["view_plain"])
+    view = st.radio(TEXT["view"], list(VIEWS), key="ml_view", format_func=VIEWS.__getitem__)
 if config is None:
     st.stop()
 dataset = config.dataset
 ds = DATASETS[dataset]
-st.sidebar.caption(f"{ds.description}. " + TEXT["density"].format(
-    kind=ds.density_kind + (" (exact)" if ds.density_kind == CLOSED_FORM else "")))
+st.sidebar.caption(TEXT["density_exact" if ds.density_kind == CLOSED_FORM else "density"].format(
+    description=t(ds.text_key, ds.description), kind=t(ds.density_key, ds.density_kind)))
 
 
 def make_run(cfg: ToyConfig) -> Run:
@@ -82,7 +94,8 @@ def plain_view(r: Run | None) -> None:
     fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", marker=dict(size=3, color="white", opacity=0.4))
     fig.update_layout(title=TEXT["fps_plain"].format(step=snap.step), uirevision="plain", height=520, width=540,
                       margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
-                      xaxis=dict(range=[-box, box]), yaxis=dict(range=[-box, box], scaleanchor="x"))
+                      xaxis=dict(range=[-box, box]), yaxis=dict(range=[-box, box], scaleanchor="x"),
+                      separators=plotly_separators())
     chart(fig, "ml_plain", TEXT["file_plain"])
 
 
@@ -105,7 +118,8 @@ def surface_figure(energy: np.ndarray) -> go.Figure:
     axis = np.linspace(-box, box, n)
     fig = go.Figure(go.Surface(z=energy - energy.min(), x=axis, y=axis, colorscale="Viridis", showscale=False))
     fig.update_layout(height=460, margin=dict(l=0, r=0, t=10, b=0), uirevision="surface",
-                      scene=dict(zaxis_title="E − min E", xaxis_title="y₁", yaxis_title="y₂"))
+                      scene=dict(zaxis_title="E − min E", xaxis_title="y₁", yaxis_title="y₂"),
+                      separators=plotly_separators())
     return fig
 
 
@@ -117,13 +131,14 @@ def push_figure(energy: np.ndarray) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=field, x=axis, y=axis, colorscale="RdBu", zmin=-m, zmax=m,
                                colorbar=dict(title="P_data − P_θ")))
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), uirevision="push",
-                      yaxis=dict(scaleanchor="x"))
+                      yaxis=dict(scaleanchor="x"), separators=plotly_separators())
     return fig
 
 
 # the side panel redraws less often than the live view: a Plotly redraw blocks the browser's main
 # thread (and the canvas animation with it) for tens of milliseconds on a CPU-only machine
 SIDE_PANEL_S = 2.0
+# the words read now, in this run's language: a widget's format_func may be called later, outside the run
 PANELS = {"surface": TEXT["tab_surface"], "push": TEXT["tab_push"], "curves": TEXT["tab_curves"],
           "shift": TEXT["tab_shift"]}
 
@@ -143,7 +158,8 @@ def side_panel(panel: str) -> None:
         st.caption(TEXT["push_caption"])
     elif panel == "curves":
         lines, metrics = {"loss": TEXT["loss"]}, {"nll": TEXT["nll"], "kl": TEXT["kl"]}
-        chart(curves_figure(r.history, r.evaluations, lines, metrics, revision="curves", height=460, y_title="nats"),
+        chart(curves_figure(r.history, r.evaluations, lines, metrics, revision="curves", height=460,
+                           y_title=TEXT["nats"]),
               "ml_curves", TEXT["file_curves"])
         # here, not in the live view's fragment: this panel redraws every SIDE_PANEL_S, and a thinned
         # history's CSV takes a few milliseconds
@@ -154,14 +170,14 @@ def side_panel(panel: str) -> None:
         with r.model_lock:
             check = shift_invariance(trainer.model, trainer.test_x, trainer.view_grid, c)
         st.dataframe(
-            {"": ["log Z", "test NLL (nats)"],
+            {"": ["log Z", TEXT["shift_nll"]],
              "E_θ": [check["log_z"], check["nll"]],
-             f"E_θ + {c:g}": [check["log_z_shifted"], check["nll_shifted"]]},
+             f"E_θ + {short(c)}": [check["log_z_shifted"], check["nll_shifted"]]},
             hide_index=True)
-        st.caption(TEXT["shift_caption"] + f" Largest change of any cell probability: {check['max_abs_dp']:.1e}.")
+        st.caption(TEXT["shift_caption"] + " " + TEXT["shift_change"].format(value=tiny(check["max_abs_dp"])))
 
 
 with right:
-    panel = st.segmented_control("panel", list(PANELS), format_func=PANELS.get, default="curves",
+    panel = st.segmented_control(TEXT["panel"], list(PANELS), format_func=PANELS.get, default="curves",
                                  key="ml_panel", label_visibility="collapsed") or "curves"
     side_panel(panel)

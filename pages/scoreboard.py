@@ -8,13 +8,16 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from app.declared_texts import choice_label, method_label
 from app.exports import chart, csv_button
 from app.form import settings_form
-from app.i18n import texts
+from app.i18n import num, plotly_separators, texts
 from app.jobs import active, carry_on, job_wait, start_job, stop_job
 from app.session import run_slots
 from engine.run import FAILED, RUNNING, Run, RunOptions
+from engine.toy.config import ToyConfig
 from engine.toy.data import DATASETS
+from engine.toy.objectives import REGISTRY
 from engine.toy.scoreboard import DEFAULT_STEPS, ENTRY_KEYS, BoardTrainer, ScoreboardConfig, rounded
 
 TEXT = texts("scoreboard")
@@ -44,8 +47,45 @@ if b2.button(TEXT["stop"], key="sb_stop", icon=":material/stop:", disabled=not a
 live = run is not None and run.state == RUNNING
 
 
+def short(x: float) -> str:
+    """A setting's value as few digits as it needs ("0.1", "10"), with the language's decimal mark."""
+    text = f"{x:g}"
+    return text if "e" in text else num(x, len(text.partition(".")[2]))
+
+
+def entry(key: str) -> str:
+    """A board entry's name ("ml", "cd-1", ...) as the form's methods list shows it."""
+    return choice_label(ScoreboardConfig, "methods", key)
+
+
+def label(row: dict) -> str:
+    """A row's details in the session's language: "<method>, k=10", "<method>, σ=0.1", "<method>, noise: …"."""
+    details = row.get("details") or {}
+    if "method" not in details:
+        return row.get("label", "")
+    method = details["method"]
+    parts = [method_label(REGISTRY, method)]
+    if "k" in details:
+        parts.append(f"k={details['k']}")
+    if "sigma" in details:
+        parts.append(f"σ={short(details['sigma'])}")
+    if "noise" in details:
+        parts.append(TEXT["noise"].format(noise=choice_label(ToyConfig, "nce_noise", details["noise"])))
+    return ", ".join(parts)
+
+
+def status(row: dict) -> str:
+    """A row's status in the session's language ("ok", "diverged at step 12", "error at step 3: …")."""
+    failure = row.get("failure")
+    if not failure:
+        return TEXT["status_ok"] if row.get("status") == "ok" else str(row.get("status", ""))
+    key = "status_diverged" if failure["kind"] == "diverged" else "status_error"
+    return TEXT[key].format(step=failure["step"], error=failure.get("error", ""))
+
+
 def table(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([rounded(r) for r in rows])
+    df = pd.DataFrame([{**rounded(r), "method": entry(r["method"]), "label": label(r), "status": status(r)}
+                       for r in rows])
     df = df[[c for c in COLUMNS if c in df.columns]]
     return df.rename(columns={c: TEXT[k] for c, k in COLUMNS.items()})
 
@@ -53,7 +93,7 @@ def table(rows: list[dict]) -> pd.DataFrame:
 def surfaces_figure(surfaces: dict[str, np.ndarray], box: float) -> go.Figure:
     keys = ["data"] + [k for k in ENTRY_KEYS if k in surfaces]
     top = max(float(np.max(surfaces[k])) for k in keys)
-    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[TEXT["data"] if k == "data" else k for k in keys],
+    fig = make_subplots(rows=1, cols=len(keys), subplot_titles=[TEXT["data"] if k == "data" else entry(k) for k in keys],
                         horizontal_spacing=0.01)
     for i, k in enumerate(keys, start=1):
         z = np.maximum(surfaces[k], top - LOGP_RANGE)
@@ -63,7 +103,8 @@ def surfaces_figure(surfaces: dict[str, np.ndarray], box: float) -> go.Figure:
                                  showscale=i == len(keys), colorbar=dict(title="log p")), row=1, col=i)
         fig.update_xaxes(showticklabels=False, row=1, col=i)
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-    fig.update_layout(height=260, margin=dict(l=5, r=5, t=30, b=5), uirevision="sb_surfaces")
+    fig.update_layout(height=260, margin=dict(l=5, r=5, t=30, b=5), uirevision="sb_surfaces",
+                      separators=plotly_separators())
     return fig
 
 
@@ -80,12 +121,12 @@ def board_view() -> None:
     data = snap.data if snap is not None else {"rows": [], "surfaces": {}, "progress": 0.0, "current": None}
     rows, total = data["rows"], len(board.entries)
     if r.state == RUNNING:
-        st.progress(data["progress"], text=TEXT["progress"].format(current=data["current"] or "…",
+        st.progress(data["progress"], text=TEXT["progress"].format(current=entry(data["current"]) if data["current"] else "…",
                                                                    done=len(rows), total=total))
     elif r.state == FAILED:
         st.error(r.message)
     elif board.done:
-        st.success(TEXT["done"].format(n=len(rows), s=r.elapsed))
+        st.success(TEXT["done"].format(n=len(rows), s=num(r.elapsed, 0)))
     else:
         st.info(TEXT["stopped"].format(n=len(rows), total=total))
     if rows:

@@ -21,6 +21,8 @@ LOG2PI = math.log(2 * math.pi)
 
 CLOSED_FORM = "closed form"
 QUADRATURE = "curve ⊛ Gaussian, integrated in closed form along a fine polyline (within 0.5 %)"
+# the catalogue keys of the texts above (assets/locales/*/toy.toml): the pages show them translated
+DENSITY_KEYS = {CLOSED_FORM: "toy.density.closed_form", QUADRATURE: "toy.density.quadrature"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,16 @@ class ToyDataset:
     description: str
     sample: Callable[[int, torch.Generator], Tensor]
     log_density: Callable[[Tensor], Tensor]
+
+    @property
+    def text_key(self) -> str:
+        """The catalogue key of `description` (assets/locales/*/toy.toml), for the pages to translate it."""
+        return f"toy.dataset.{self.name}"
+
+    @property
+    def density_key(self) -> str:
+        """The catalogue key of `density_kind`."""
+        return DENSITY_KEYS[self.density_kind]
 
 
 def _uniform(n: int, gen: torch.Generator) -> Tensor:

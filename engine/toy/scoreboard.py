@@ -72,14 +72,29 @@ def entry_config(entry: Entry, board: ScoreboardConfig) -> ToyConfig:
                             device=board.device, **entry.overrides)
 
 
-def entry_label(entry: Entry, config: ToyConfig) -> str:
-    label = available()[entry.method]
+def entry_details(entry: Entry, config: ToyConfig) -> dict[str, Any]:
+    """What a row's label says, as values (a page words them in its language): the method and the one
+    setting that tells entries of a method apart (k, σ or NCE's noise)."""
+    details: dict[str, Any] = {"method": entry.method}
     if entry.method in ("cd", "pcd"):
-        label += f", k={config.k}"
+        details["k"] = config.k
     if entry.method == "dsm":
-        label += f", σ={config.sigma}"
+        details["sigma"] = config.sigma
     if entry.method == "nce":
-        label += f", noise: {config.nce_noise}"
+        details["noise"] = config.nce_noise
+    return details
+
+
+def entry_label(entry: Entry, config: ToyConfig) -> str:
+    """The English label of a row (the CLI's JSON): "<method>, k=10", "<method>, σ=0.1", "<method>, noise: …"."""
+    details = entry_details(entry, config)
+    label = available()[entry.method]
+    if "k" in details:
+        label += f", k={details['k']}"
+    if "sigma" in details:
+        label += f", σ={details['sigma']}"
+    if "noise" in details:
+        label += f", noise: {details['noise']}"
     return label
 
 
@@ -123,6 +138,7 @@ class BoardTrainer(JobSequence):
         self._train_s = 0.0
         self._t0 = 0.0
         self._failed: str | None = None
+        self._failure: dict[str, Any] | None = None  # the same, as values: {"kind", "step", "error"}
 
     @property
     def current(self) -> str | None:
@@ -143,10 +159,12 @@ class BoardTrainer(JobSequence):
             except (RuntimeError, ValueError) as exc:  # e.g. a sampler that ran into NaNs
                 loss = math.nan
                 self._failed = f"error at step {trainer.step_count}: {exc}"
+                self._failure = {"kind": "error", "step": trainer.step_count, "error": str(exc)}
             if math.isfinite(loss):
                 self._last_loss = loss
             elif self._failed is None:
                 self._failed = f"diverged at step {trainer.step_count + 1}"
+                self._failure = {"kind": "diverged", "step": trainer.step_count + 1, "error": ""}
         else:
             trainer.step_count += 1  # a failed entry uses up its budget without training
         self._train_s += time.perf_counter() - t0
@@ -163,12 +181,13 @@ class BoardTrainer(JobSequence):
     def _next(self) -> None:
         self._index += 1
         self._trainer = ToyTrainer(self.configs[self._index])
-        self._train_s, self._failed, self._t0 = 0.0, None, time.perf_counter()
+        self._train_s, self._failed, self._failure, self._t0 = 0.0, None, None, time.perf_counter()
 
     def _finish(self) -> None:
         trainer, entry, config = self._trainer, self.entries[self._index], self.configs[self._index]
         assert trainer is not None
         row: dict[str, Any] = {"method": entry.key, "label": entry_label(entry, config),
+                               "details": entry_details(entry, config),
                                "dataset": self.dataset, "steps": self.steps, "seed": self.seed}
         if self._failed is None:
             ev = trainer.evaluate()
@@ -177,6 +196,8 @@ class BoardTrainer(JobSequence):
             self.surfaces[entry.key] = log_prob_grid(e, self.surface_grid).numpy().astype(np.float32)
         else:
             row.update(nll=math.nan, kl=math.nan, mass_off_data=math.nan, status=self._failed)
+        # "status" in English for the CLI; "failure" the same as values (None when the entry trained)
+        row["failure"] = self._failure
         row["kl_floor"] = self._floor(config) if entry.method == "dsm" else None
         row["steps_per_s"] = self.steps / self._train_s if self._train_s > 0 else 0.0
         row["seconds"] = time.perf_counter() - self._t0

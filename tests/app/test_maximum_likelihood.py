@@ -143,3 +143,77 @@ def test_a_diverged_run_offers_to_continue_from_finite_weights_at_a_smaller_lr(m
     assert not any("settings changed" in c.value for c in at.caption)
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
     assert not [b for b in at.button if b.key == "ml_continue"]
+
+
+# ---- in Portuguese -----------------------------------------------------------------------------------
+def open_in(stem: str, lang: str):
+    """open_page with `?lang=` in the URL (the language a shared link names)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import MAIN, ROOT
+
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["lang"] = lang
+    at.run()
+    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
+    return at.run()
+
+
+def test_ml_page_speaks_portuguese():
+    """?lang=pt: the page's own words, the data set's description (decimal comma) and the figures are
+    Portuguese; the buttons are the run controls' Portuguese words."""
+    import json
+
+    from app.i18n import t
+
+    at = open_in("maximum_likelihood", "pt")
+    no_exception(at)
+    assert at.title[0].value == "Máxima verossimilhança: para baixo nos dados, para cima em todo o resto"
+    train = next(b.label for b in at.button if b.key == "ml_train")
+    assert train == t("run_controls.train", "Train", lang="pt") and train != "Pause"  # "Treinar" once translated
+    assert at.radio(key="ml_view").label == "Visualização ao vivo"
+    assert list(at.radio(key="ml_view").options)[0].startswith("Suave")
+    assert any(i.value.startswith("Pressione Treinar") for i in at.info)
+    assert any("σ 0,2" in c.value and "forma fechada (exata)" in c.value for c in at.caption), \
+        [c.value for c in at.caption]
+    assert at.segmented_control(key="ml_panel").label == "Painel"
+
+    _set_small(at)
+    at.button(key="ml_step").click().run()
+    time.sleep(0.5)
+    at.run()
+    no_exception(at)
+    (curves,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert curves["layout"]["separators"] == ",." and curves["layout"]["xaxis"]["title"]["text"] == "passo"
+    assert {d["name"] for d in curves["data"]} == {"perda de treino", "NLL de teste (exata)", "KL(p_data‖p_θ)"}
+    at.segmented_control(key="ml_panel").set_value("shift").run()
+    assert list(at.dataframe[0].value.iloc[:, 0]) == ["log Z", "NLL de teste (nats)"]
+    assert any("Maior variação da probabilidade" in c.value and "e-" in c.value for c in at.caption)
+
+
+def test_live_canvas_words_follow_the_language():
+    """The canvas draws no word of its own: its labels (toolbar, legend, step line) and decimal mark come
+    from the session's language."""
+    at = open_in("maximum_likelihood", "pt")
+    (canvas,) = [n.proto for n in at.get("bidi_component") if n.proto.component_name.endswith("live_canvas")]
+    import json
+
+    config = json.loads(canvas.json)["config"]
+    assert config["decimal"] == "," and config["labels"]["record"] == "⏺ Gravar"
+    assert config["labels"]["fps"] == "{fps} quadros/s" and config["labels"]["step"] == "passo {step}"
+    en = open_page("maximum_likelihood")
+    (canvas,) = [n.proto for n in en.get("bidi_component") if n.proto.component_name.endswith("live_canvas")]
+    config = json.loads(canvas.json)["config"]
+    assert config["decimal"] == "." and config["labels"]["fps"] == "{fps} frames/s"
+
+
+def test_data_set_texts_in_the_catalogue_are_the_engines():
+    """The English of toy.dataset.* / toy.density.* is the engine's own description (no drift), and every
+    one has its Portuguese."""
+    from app.i18n import catalogue
+    from engine.toy.data import DATASETS
+
+    en, pt = catalogue("en"), catalogue("pt")
+    for ds in DATASETS.values():
+        assert en[ds.text_key] == ds.description and en[ds.density_key] == ds.density_kind
+        assert pt[ds.text_key] != ds.description and pt[ds.density_key]

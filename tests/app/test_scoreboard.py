@@ -38,3 +38,52 @@ def test_no_methods_is_an_error():
     at.run()
     assert at.error and "methods" in at.error[0].value
     assert at.button(key="sb_run").disabled
+
+
+def _finish(at, timeout: float = 30):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not at.success:
+        time.sleep(0.4)
+        at.run()
+    return at
+
+
+def test_the_board_speaks_portuguese(monkeypatch):
+    """?lang=pt: the page's words, the table's headers, the rows' details (method names, decimal comma) and a
+    diverged entry's status are Portuguese; the figure's numbers follow the language."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from engine.toy.trainer import ToyTrainer
+    from tests.app.conftest import MAIN, ROOT
+
+    real_step = ToyTrainer.step
+
+    def nce_diverges(self):  # NCE's loss is NaN from its first step: the board reports it and goes on
+        out = real_step(self)
+        return {**out, "loss": float("nan")} if self.config.method == "nce" else out
+
+    monkeypatch.setattr(ToyTrainer, "step", nce_diverges)
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["lang"] = "pt"
+    at.run()
+    at.switch_page(str(ROOT / "pages" / "scoreboard.py"))
+    at.run()
+    no_exception(at)
+    assert at.title[0].value == "Placar" and at.button(key="sb_run").label == "Rodar o placar"
+    assert any(i.value.startswith("Pressione “Rodar o placar”") for i in at.info)
+    at.multiselect(key="sb.methods").set_value(["nce", "dsm"])
+    at.number_input(key="sb.steps").set_value(10)
+    at.run()
+    at.button(key="sb_run").click().run()
+    _finish(at)
+    no_exception(at)
+    assert at.success and at.success[0].value.startswith("Concluído: 2 métodos")
+    df = at.dataframe[0].value
+    assert list(df.columns)[:3] == ["método", "detalhes", "NLL de teste"] and "situação" in df.columns
+    assert df["detalhes"].iloc[1].endswith("σ=0,1") and df["detalhes"].iloc[0].startswith("Estimação contrastiva")
+    assert df["situação"].iloc[0].startswith("divergiu no passo ") and df["situação"].iloc[1] == "ok"
+    (fig,) = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert fig["layout"]["separators"] == ",."
+    assert [a["text"] for a in fig["layout"]["annotations"]][0] == "dados"
