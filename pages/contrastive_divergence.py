@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app.declared_texts import method_label
 from app.exports import chart, csv_button
 from app.form import settings_form, widget_key
-from app.i18n import texts
+from app.i18n import LOCALES, language, num, t, texts
 from app.jobs import job_controls
 from app.live_canvas import live_canvas
-from app.run_controls import run_controls, status_line
+from app.run_controls import failure_message, run_controls, status_line
 from app.session import run_slots
 from app.toy_views import curves_figure, curves_table, dimension_figure, dimension_table
 from engine.run import FAILED, RUNNING, Run, RunOptions
@@ -24,6 +25,7 @@ from engine.toy.trainer import ToyTrainer
 from engine.toy.views import dimension_levels, dimension_minutes, mode_table, off_langevin
 
 TEXT = texts("contrastive_divergence")
+DIM_COLUMNS = ("method", "dim", "status", "hist_kl", "mmd", "buffer_hist_kl", "train_seconds", "seconds")
 
 # every registered method but maximum likelihood (which has a page of its own); a new method file shows here
 METHODS = [m for m in REGISTRY.names() if m != "ml"]
@@ -37,10 +39,22 @@ mode = st.segmented_control(TEXT["mode"], list(MODES), format_func=MODES.get, de
 slots = run_slots()
 
 
+def sig(x: float, digits: int = 6) -> str:
+    """x with at most `digits` significant digits (as f"{x:.{digits}g}" writes it) in the session's language."""
+    from babel.numbers import format_decimal
+
+    return "0" if x == 0 else format_decimal(x, format="@" + "#" * (digits - 1), locale=LOCALES[language()])
+
+
+def method_labels() -> dict[str, str]:
+    return {m: method_label(REGISTRY, m) for m in REGISTRY.available()}
+
+
 def langevin_warning(eps: float, noise: float | None) -> None:
     off = off_langevin(eps, noise)
     if off is not None:
-        st.sidebar.warning(TEXT["not_langevin"].format(**off))
+        st.sidebar.warning(TEXT["not_langevin"].format(eps=sig(off["eps"]), s=sig(off["s"]), T=sig(off["T"], 3),
+                                                       s0=sig(off["s0"], 3)))
 
 
 # ---- train ------------------------------------------------------------------------------------------
@@ -82,8 +96,9 @@ def train_section() -> None:
         st.caption(TEXT["curves"])
         lines = {k: TEXT[k] for k in ("loss", "e_pos", "e_neg")}
         metrics = {"kl": TEXT["kl"]}
-        chart(curves_figure(r.history, r.evaluations, lines, metrics, revision="cd_curves", y_title="loss / energy",
-                            right_axis="KL (nats)"), "cd_curves", TEXT["file_curves"])
+        chart(curves_figure(r.history, r.evaluations, lines, metrics, revision="cd_curves",
+                            y_title=TEXT["y_loss_energy"], right_axis=TEXT["kl_axis"], x_title=TEXT["step"]),
+              "cd_curves", TEXT["file_curves"])
         # this fragment redraws once a second (not the canvas's 4 times): a few ms for the CSV is fine
         csv_button(curves_table(r.history, r.evaluations, lines, metrics), TEXT["file_curves"], key="cd_curves_csv")
 
@@ -100,7 +115,7 @@ def sample_section() -> None:
     train_run = slots.get("cd")
     trained = train_run is not None and train_run.step > 0
     sources = ([TRAINED] if trained else []) + list(ANALYTIC)
-    names = {TRAINED: TEXT["source_trained"], **{k: v.label for k, v in ANALYTIC.items()}}
+    names = {TRAINED: TEXT["source_trained"], **{k: t(v.label_key, v.label) for k, v in ANALYTIC.items()}}
     st.sidebar.subheader(TEXT["settings"])
     if not trained:
         st.sidebar.caption(TEXT["sample_none"])
@@ -148,13 +163,15 @@ def sample_section() -> None:
         mixture = getattr(r.trainer, "mixture", None) if r is not None else None
         table = mode_table(r.last_evaluation(), mixture.weights.tolist()) if mixture is not None else None
         if table is not None:
-            st.caption(TEXT["occupancy"].format(w=" / ".join(f"{w:.1f}" for w in table["true weight"])))
-            st.dataframe(pd.DataFrame(table), hide_index=True)
+            st.caption(TEXT["occupancy"].format(w=" / ".join(num(w, 1) for w in table["true weight"])))
+            shown = pd.DataFrame({**table, "mode": [TEXT["mode_n"].format(n=i + 1) for i in range(len(table["mode"]))]})
+            st.dataframe(shown.rename(columns={"mode": TEXT["col_mode"], "particles": TEXT["col_particles"],
+                                               "true weight": TEXT["col_true_weight"]}), hide_index=True)
             csv_button(table, TEXT["file_occupancy"], key="cds_occupancy_csv")
         if r is not None and r.history:
             lines = {"mean_energy": TEXT["mean_energy"]}
             chart(curves_figure(r.history, [], lines, height=300, revision="cds_energy", title=TEXT["mean_energy"],
-                                x_title="frame"), "cds_energy", TEXT["file_energy"])
+                                x_title=TEXT["frame"]), "cds_energy", TEXT["file_energy"])
             csv_button(curves_table(r.history, [], lines), TEXT["file_energy"], key="cds_energy_csv")
 
     with left:
@@ -164,15 +181,25 @@ def sample_section() -> None:
 
 
 # ---- PCD and dimension --------------------------------------------------------------------------------
+def dimension_rows(rows: list[dict]) -> pd.DataFrame:
+    """The rows as shown: the status in words, the columns named in the session's language (the CSV keeps
+    the engine's keys)."""
+    frame = pd.DataFrame(rows)
+    if "diverged_at" in frame:
+        frame["status"] = [TEXT["status_ok"] if pd.isna(at) else TEXT["status_diverged"].format(step=int(at))
+                           for at in frame.pop("diverged_at")]
+    return frame.rename(columns={c: TEXT[f"col_{c}"] for c in DIM_COLUMNS})
+
+
 def dimension_section() -> None:
     st.sidebar.subheader(TEXT["settings"])
     cfg = settings_form(DimensionConfig, key="cdd")
     if cfg is None:
         return
     exact, uniform = dimension_levels(cfg.dataset, cfg.samples, cfg.hist_grid, cfg.seed)
-    st.markdown(TEXT["dimension_intro"].format(spread=cfg.spread, exact=exact, uniform=uniform))
+    st.markdown(TEXT["dimension_intro"].format(spread=sig(cfg.spread), exact=num(exact, 2), uniform=num(uniform, 2)))
     low, high = dimension_minutes(cfg)
-    st.caption(TEXT["dim_estimate"].format(m=low, M=high))
+    st.caption(TEXT["dim_estimate"].format(m=num(low, 0), M=num(high, 0)))
 
     def make_run() -> Run:
         trainer = DimensionTrainer(cfg)
@@ -184,22 +211,23 @@ def dimension_section() -> None:
         rows = snap.data["rows"] if snap is not None else []
         trainer: DimensionTrainer = r.trainer
         if r.state == RUNNING:
+            pair = snap.data.get("pair") if snap else None
+            current = TEXT["dim_current"].format(method=pair[0], d=pair[1]) if pair else "…"
             st.progress(snap.data["progress"] if snap else 0.0,
-                        text=TEXT["dim_progress"].format(current=snap.data["current"] if snap else "…",
-                                                         done=len(rows), total=len(trainer.pairs)))
+                        text=TEXT["dim_progress"].format(current=current, done=len(rows), total=len(trainer.pairs)))
         elif r.state == FAILED:
-            st.error(r.message)
+            st.error(failure_message(r, r.message))
         elif trainer.done:
-            st.success(TEXT["dim_done"].format(n=len(rows), s=r.elapsed))
+            st.success(TEXT["dim_done"].format(n=len(rows), s=num(r.elapsed, 0)))
         else:
             st.info(TEXT["dim_stopped"].format(n=len(rows)))
         if rows:
             result = summarise(trainer.cfg, rows)
-            chart(dimension_figure(result, trainer.cfg.dims, REGISTRY.labels, TEXT["dim_curve"]), "cdd_curve",
+            chart(dimension_figure(result, trainer.cfg.dims, method_labels(), TEXT["dim_curve"]), "cdd_curve",
                   TEXT["file_dim_curve"])
             csv_button(dimension_table(result), TEXT["file_dim_curve"], key="cdd_curve_csv")
             st.caption(TEXT["dim_table"])
-            st.dataframe(pd.DataFrame(result["rows"]), hide_index=True)
+            st.dataframe(dimension_rows(result["rows"]), hide_index=True)
             csv_button(result["rows"], TEXT["file_dim_rows"], key="cdd_rows_csv")
 
     job_controls(slots, "cd_dimension", make_run, key="cdd", run_label=TEXT["dim_run"], stop_label=TEXT["dim_stop"],

@@ -6,13 +6,15 @@ numbers from engine/dae/views.py, the figures from app/dae_views.py."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import streamlit as st
 
 from app import dae_views as draw
 from app.exports import chart, csv_button
 from app.form import settings_form
-from app.i18n import texts
+from app.i18n import language, num, t, texts
 from app.jobs import active, carry_on, job_wait, start_job, stop_job
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
@@ -33,14 +35,16 @@ st.sidebar.subheader(TEXT["settings"])
 config = settings_form(DAEConfig, key="dae")
 with st.sidebar:
     st.subheader(TEXT["view"])
-    log_scale = st.radio(TEXT["scale"], ["linear", "log"], key="dae_scale", horizontal=True,
-                         format_func=lambda s: TEXT[f"scale_{s}"]) == "log"
-    latent_view = st.radio(TEXT["latent_view"], ["inf", "beta"], key="dae_latent_view",
-                           format_func=lambda v: TEXT[f"latent_{v}"])
-    beta = st.select_slider(TEXT["beta"], BETAS, value=10.0, key="dae_beta", disabled=latent_view != "beta")
+    # options' names read now, in this run's language (a format_func is also called outside the run)
+    scales = {s: TEXT[f"scale_{s}"] for s in ("linear", "log")}
+    log_scale = st.radio(TEXT["scale"], list(scales), key="dae_scale", horizontal=True, format_func=scales.get) == "log"
+    latents = {v: TEXT[f"latent_{v}"] for v in ("inf", "beta")}
+    latent_view = st.radio(TEXT["latent_view"], list(latents), key="dae_latent_view", format_func=latents.get)
+    beta = st.select_slider(TEXT["beta"], BETAS, value=10.0, key="dae_beta", disabled=latent_view != "beta",
+                            format_func=partial(draw.plain, lang=language()))
 if config is None:
     st.stop()
-st.sidebar.caption(MANIFOLDS[config.dataset].description)
+st.sidebar.caption(t(views.description_key(config.dataset), MANIFOLDS[config.dataset].description))
 beta_shown = float(beta) if latent_view == "beta" else None
 
 slots = run_slots()
@@ -51,22 +55,22 @@ live = run is not None and run.state == RUNNING
 # ---- the live view -------------------------------------------------------------------------------
 def metrics_block(d: dict) -> None:
     st.markdown(f"**{TEXT['metrics']}**")
-    rows = [("midpoint_ratio", "m_mid", "{:.3f}"), ("false_low", "m_false", "{:.3f}"),
-            ("growth_exponent", "m_growth", "{:.2f}")]
-    for col, (name, label, fmt) in zip(st.columns(3, border=True), rows, strict=True):
+    rows = [("midpoint_ratio", "m_mid", 3), ("false_low", "m_false", 3), ("growth_exponent", "m_growth", 2)]
+    for col, (name, label, digits) in zip(st.columns(3, border=True), rows, strict=True):
         with col:
             st.markdown(f"**{TEXT[label]}**", help=TEXT[f"{label}_help"])
             for sub, who in zip(st.columns(2), ("dae", "latent"), strict=True):
                 v = d.get(f"{who}_{name}")
-                sub.metric(TEXT[who], "…" if v is None else fmt.format(v))
-    r = views.readings(d)
+                sub.metric(TEXT[who], "…" if v is None else num(v, digits))
+    r = views.readings(d, num)
     if r is None:
         return
     st.markdown("  \n".join([
         TEXT["read_mid"].format(dae=r["mid_dae"],
                                 lat=r["mid_latent"] + (TEXT["read_mid_none"] if r["latent_no_flat_spot"] else "")),
         TEXT["read_false"].format(dae=r["false_dae"], lat=r["false_latent"]),
-        TEXT["read_growth"].format(dae=r["growth_dae"], shape=TEXT[f"shape_{r['shape']}"], lat=r["growth_latent"]),
+        TEXT["read_growth"].format(dae=num(r["growth_dae"], 2), shape=TEXT[f"shape_{r['shape']}"],
+                                   lat=num(r["growth_latent"], 2)),
     ]))
 
 
@@ -84,7 +88,8 @@ def probes_block(r: Run, d: dict, dataset: str) -> None:
     with c6:
         st.caption(TEXT["probes_help"])
         split = views.midpoint_split(d, dataset)
-        parts = ", ".join(TEXT["split_part"].format(k=k, branch=b) for k, b in split)
+        parts = ", ".join(TEXT["split_part"].format(k=k, branch=t(views.branch_key(dataset, i), b))
+                          for i, (k, b) in enumerate(split))
         st.markdown(TEXT["split"].format(n=sum(k for k, _ in split), parts=parts))
         if st.button(TEXT["clear"], key="dae_clear", disabled=not len(clicked)):
             st.session_state["dae_clicked"] = views.NO_POINTS
@@ -106,7 +111,7 @@ def live_body(r: Run | None) -> None:
               TEXT["file_energy_dae"])
     with c2:
         if latent is not None:
-            name = "F∞" if latent["beta"] is None else f"F_β, β = {latent['beta']:g}"
+            name = "F∞" if latent["beta"] is None else f"F_β, β = {draw.short(latent['beta'])}"
             chart(draw.energy_figure(latent["energy"], dataset, log_scale, TEXT["energy_latent"].format(name=name),
                                      "dae_f", d.get("latent_curve")), "dae_latent_chart", TEXT["file_energy_latent"])
     c3, c4 = st.columns(2)
@@ -154,14 +159,15 @@ def sweep_fragment() -> None:
         st.info(TEXT["sweep_none"])
         return
     done, step, total = views.sweep_progress(r)
-    st.progress(done, text=TEXT["sweep_progress"].format(step=step, total=total))
+    st.progress(done, text=TEXT["sweep_progress"].format(step=num(step, 0), total=num(total, 0)))
     d, dataset = snap.data, views.dataset_of(r)
     sigmas, middle = views.sweep_pick(d["sigmas"])
-    pick_sigma = st.select_slider(TEXT["sweep_pick"], sigmas, value=middle, key="dae_sweep_sigma")
+    pick_sigma = st.select_slider(TEXT["sweep_pick"], sigmas, value=middle, key="dae_sweep_sigma",
+                                  format_func=partial(draw.plain, lang=language()))
     pick = sigmas.index(pick_sigma)
     c1, c2, c3 = st.columns(3)
     with c1:
-        chart(draw.energy_figure(d["energy"][pick], dataset, log_scale, TEXT["sweep_energy"].format(sigma=pick_sigma),
+        chart(draw.energy_figure(d["energy"][pick], dataset, log_scale, TEXT["sweep_energy"].format(sigma=draw.short(pick_sigma)),
                                  "dae_sweep_e"), "dae_sweep_energy", TEXT["file_sweep_energy"])
     with c2:
         chart(draw.sweep_profiles_figure(d, pick, dataset, TEXT), "dae_sweep_profiles", TEXT["file_sweep_profiles"])

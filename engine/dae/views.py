@@ -9,12 +9,15 @@
 - `reconstruct`: r(y) for points the user picked (under the lock).
 - `field_arrows`, `moves`, `paths`, `click_targets`: the geometry of the arrows, the corrupted points'
   moves, the repeated-denoising paths and the grid of pickable points.
-- `readings`, `percent`, `midpoint_split`: the metrics in words (numbers and the bowl's shape).
+- `readings`, `percent`, `midpoint_split`: the metrics in words (numbers and the bowl's shape); the
+  page writes the numbers in its language and reads the manifolds' texts under `branch_key` /
+  `description_key`.
 - `sweep_progress`, `sweep_pick`: the σ sweep's progress and the member shown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -141,21 +144,28 @@ def click_targets(box: float, n: int = TARGETS_PER_AXIS) -> tuple[np.ndarray, np
 
 
 # ---- the metrics in words ---------------------------------------------------------------------------
-def percent(v: float) -> str:
-    return f"{100 * v:.0f} %" if v >= 0.1 else f"{100 * v:.1f} %"
+def _fixed(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}"
 
 
-def readings(snapshot: dict[str, Any]) -> dict[str, Any] | None:
-    """The numbers the page's plain-language reading quotes, once the run has been scored."""
+def percent(v: float, number: Callable[[float, int], str] = _fixed) -> str:
+    """v as a percentage, 0 decimals from 10 % up, 1 below; `number(value, digits)` writes the number
+    (the page passes its language's, app.i18n.num)."""
+    return f"{number(100 * v, 0 if v >= 0.1 else 1)} %"
+
+
+def readings(snapshot: dict[str, Any], number: Callable[[float, int], str] = _fixed) -> dict[str, Any] | None:
+    """The numbers the page's plain-language reading quotes, once the run has been scored (percentages
+    written by `number`, as in `percent`; the growth exponents as numbers)."""
     if "dae_midpoint_ratio" not in snapshot or "latent_midpoint_ratio" not in snapshot:
         return None
     g = snapshot["dae_growth_exponent"]
     return {
-        "mid_dae": percent(snapshot["dae_midpoint_ratio"]),
-        "mid_latent": percent(snapshot["latent_midpoint_ratio"]),
+        "mid_dae": percent(snapshot["dae_midpoint_ratio"], number),
+        "mid_latent": percent(snapshot["latent_midpoint_ratio"], number),
         "latent_no_flat_spot": abs(snapshot["latent_midpoint_ratio"] - 1) < NO_FLAT_SPOT,
-        "false_dae": percent(snapshot["dae_false_low"]),
-        "false_latent": percent(snapshot["latent_false_low"]),
+        "false_dae": percent(snapshot["dae_false_low"], number),
+        "false_latent": percent(snapshot["latent_false_low"], number),
         "growth_dae": g,
         "growth_latent": snapshot["latent_growth_exponent"],
         "shape": "quadratic" if BOWL[0] <= g <= BOWL[1] else "flat" if g < BOWL[0] else "steep",
@@ -163,9 +173,20 @@ def readings(snapshot: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def midpoint_split(snapshot: dict[str, Any], dataset: str) -> list[tuple[int, str]]:
-    """(how many of the points near the midpoints the DAE sent to it, branch name) per branch."""
+    """(how many of the points near the midpoints the DAE sent to it, branch name) per branch; the page
+    shows branch i's name under the text key `branch_key(dataset, i)`."""
     names = get_manifold(dataset).branch_names
     return [(int(k), b) for k, b in zip(snapshot["midpoint_split"], names, strict=True)]
+
+
+def branch_key(dataset: str, i: int) -> str:
+    """The text key of branch i's name (assets/locales/*/dae.toml), its English default the manifold's own."""
+    return f"dae.manifold.{dataset}.branch_{i}"
+
+
+def description_key(dataset: str) -> str:
+    """The text key of a manifold's one-line description (its English default: `Manifold.description`)."""
+    return f"dae.manifold.{dataset}.description"
 
 
 # ---- the σ sweep ------------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ class PairTrainer:
         self.model, self.objective, self.opt = build_energy(toy, self.emb.as_dataset(), self.gen, self.device, dim)
         self.step_count = 0
         self.status = "ok"
+        self.diverged_at: int | None = None  # the step whose loss was not finite (the status, as a number)
         self.train_seconds = 0.0
 
     def step(self) -> float:
@@ -172,7 +173,8 @@ class PairTrainer:
             out.loss.backward()
             self.opt.step()
         elif self.status == "ok":
-            self.status = f"diverged at step {self.step_count + 1}"
+            self.diverged_at = self.step_count + 1
+            self.status = f"diverged at step {self.diverged_at}"
         self.step_count += 1
         self.train_seconds += time.perf_counter() - t0
         return loss
@@ -188,7 +190,8 @@ class PairTrainer:
         ref = base.sample(cfg.samples, make_generator(cfg.seed, REFERENCE_OFFSET))
         grid = Grid(base.box, cfg.hist_grid)
         cells = data_cell_probs(data_log_density_on_grid(cfg.dataset, base.box, cfg.hist_grid))
-        row: dict[str, Any] = {"method": self.method, "dim": self.dim, "status": self.status}
+        row: dict[str, Any] = {"method": self.method, "dim": self.dim, "status": self.status,
+                               "diverged_at": self.diverged_at}
         ok = self.status == "ok" and bool(torch.isfinite(proj).all())
         row.update(hist_kl=histogram_kl(cells, proj, grid) if ok else math.nan,
                    mmd=mmd2(proj, ref, cfg.mmd_bandwidth) if ok else math.nan)
@@ -236,7 +239,7 @@ class DimensionTrainer(JobSequence):
     def snapshot(self) -> dict[str, Any]:
         current = None if self.done else self.pairs[len(self.rows)]
         return {"rows": list(self.rows), "progress": self.progress,
-                "current": f"{current[0]} d={current[1]}" if current else None}
+                "current": f"{current[0]} d={current[1]}" if current else None, "pair": current}
 
 
 def reference_kl(cfg: DimensionConfig, sampler: str = "exact") -> float:

@@ -205,9 +205,14 @@ def correlated_gaussian() -> GaussianEnergy:
 @dataclass(frozen=True)
 class AnalyticEnergy:
     name: str
-    label: str
+    label: str  # English; the pages show the text under `label_key`
     make: Callable[[], nn.Module]
     box: float
+
+    @property
+    def label_key(self) -> str:
+        """The label's text key (assets/locales/*/cd_engine.toml)."""
+        return f"cd_engine.analytic.{self.name}"
 
 
 ANALYTIC: dict[str, AnalyticEnergy] = {

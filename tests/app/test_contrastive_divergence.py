@@ -87,3 +87,52 @@ def test_dimension_mode_runs_a_small_curve():
 def _downloads(at) -> set[str]:
     """The keys of the page's download buttons."""
     return {b.proto.id.rsplit("-", 1)[-1] for b in at.get("download_button")}
+
+
+def _open_pt(stem: str):
+    """The page opened in Portuguese, as a link with ?lang=pt opens it."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import MAIN, ROOT
+
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["lang"] = "pt"
+    at.run()
+    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
+    return at.run()
+
+
+def _english_left(at) -> list[str]:
+    """The page's English catalogue texts (three words or more, up to their first field) that it shows."""
+    from app.i18n import catalogue
+
+    shown = [e.value for kind in ("title", "markdown", "caption", "info", "warning") for e in at.get(kind)]
+    shown += [w.label for kind in ("button", "slider", "segmented_control", "selectbox") for w in at.get(kind)]
+    shown += [str(o) for kind in ("segmented_control", "selectbox") for w in at.get(kind) for o in w.options]
+    text = "\n".join(shown)
+    en, pt = catalogue("en"), catalogue("pt")
+    heads = {v.split("{")[0].strip() for k, v in en.items()
+             if k.startswith(("contrastive_divergence.", "cd_engine.")) and pt.get(k) != v}
+    return sorted(h for h in heads if len(h.split()) >= 3 and h in text)
+
+
+def test_the_page_speaks_portuguese():
+    at = _open_pt("contrastive_divergence")
+    no_exception(at)
+    assert at.title[0].value == "Divergência contrastiva e PCD"
+    assert at.segmented_control(key="cd_mode").options == ["Treinar uma energia", "Congelar a energia e só amostrar",
+                                                           "PCD e dimensão"]
+    assert any(c.value.startswith("Laranja: cadeias persistentes") for c in at.caption)
+    at.checkbox(key="cd.noise.set").check().run()
+    assert any("Não é Langevin de verdade" in w.value and "0,141" in w.value for w in at.warning)
+    assert not _english_left(at), _english_left(at)
+    at.segmented_control(key="cd_mode").set_value("sample").run()
+    no_exception(at)
+    assert "dois modos separados (±2, desvio 0,3, pesos 0,3/0,7)" in at.selectbox(key="cds.source").options
+    at.button(key="cds_train").click().run()
+    at = wait_for(at, lambda a: len(a.dataframe) > 0)
+    no_exception(at)
+    assert list(at.dataframe[0].value.columns) == ["modo", "partículas", "peso verdadeiro"]
+    assert any("pesos verdadeiros: 0,3 / 0,7" in c.value for c in at.caption)
+    assert not _english_left(at), _english_left(at)
+    at.button(key="cds_pause").click().run()

@@ -134,3 +134,65 @@ def test_sigma_sweep_trains_and_draws():
     no_exception(at)
     assert at.select_slider(key="dae_sweep_sigma").options == ["0.2", "0.5", "1.0"]
     assert any(b.proto.id.endswith("dae_sweep_csv") for b in at.get("download_button"))  # the σ sweep's CSV
+
+
+def _open_pt(stem: str):
+    """The page opened in Portuguese, as a link with ?lang=pt opens it."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import MAIN, ROOT
+
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["lang"] = "pt"
+    at.run()
+    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
+    return at.run()
+
+
+def _shown_text(at) -> str:
+    """Everything the page says: texts, labels, options, metrics and the figures' words."""
+    parts = [e.value for kind in ("title", "subheader", "markdown", "caption", "info", "success", "warning")
+             for e in at.get(kind)]
+    for kind in ("button", "radio", "select_slider", "metric"):
+        for w in at.get(kind):
+            parts.append(w.label)
+            parts.extend(getattr(w, "options", None) or [])
+    for spec in _figures(at).values():
+        layout = spec.get("layout", {})
+        parts.append(layout.get("title", {}).get("text", ""))
+        parts.extend(str(layout.get(a, {}).get("title", {}).get("text", "")) for a in ("xaxis", "yaxis"))
+        parts.extend(str(t.get("name", "")) + str(t.get("hovertemplate", "")) for t in spec["data"])
+    return "\n".join(parts)
+
+
+def _english_left(text: str, sections: tuple[str, ...]) -> list[str]:
+    """This page's English catalogue texts (three words or more, up to their first field) found in `text`."""
+    from app.i18n import catalogue
+
+    en, pt = catalogue("en"), catalogue("pt")
+    heads = {v.split("{")[0].strip() for k, v in en.items() if k.startswith(sections) and pt.get(k) != v}
+    return sorted(h for h in heads if len(h.split()) >= 3 and h in text)
+
+
+def test_the_page_speaks_portuguese():
+    at = _open_pt("denoising_autoencoder")
+    no_exception(at)
+    assert at.title[0].value.startswith("Autoencoder de remoção de ruído")
+    assert {"Rodar a varredura de σ", "Parar a varredura"} <= {b.label for b in at.button}
+    assert at.radio(key="dae_scale").options == ["linear (cortada)", "log₁₀"]
+    assert at.select_slider(key="dae_beta").options[:2] == ["0,3", "1,0"]
+    assert any("dois círculos concêntricos" in c.value for c in at.caption)  # the manifold's description
+    at = _small(at, steps=40)
+    at.button(key="dae_train").click().run()
+    assert _wait(at, lambda a: bool(a.success) and len(a.metric) == 6 and "…" not in [m.value for m in a.metric], 60)
+    no_exception(at)
+    assert [m.label for m in at.metric[:2]] == ["DAE", "modelo latente"]
+    assert all("," in m.value and "." not in m.value for m in at.metric), [m.value for m in at.metric]
+    text = _shown_text(at)
+    assert "Ponto plano" in text and "Falsos mínimos" in text and "Tigela" in text
+    assert "para o círculo interno" in text  # the branch names, with their article
+    figs = _figures(at)
+    assert any(t.startswith("Energia do DAE") for t in figs) and any("(-3,0; 0,0)" in t for t in figs)
+    assert all(f["layout"]["separators"] == ",." for f in figs.values())
+    assert not _english_left(text, ("denoising_autoencoder.", "dae_views.", "dae.")), _english_left(
+        text, ("denoising_autoencoder.", "dae_views.", "dae."))
