@@ -7,20 +7,25 @@ import streamlit as st
 from app.binary_views import (
     chain_energy_figure,
     chain_state_figure,
+    chain_table,
     couplings_figure,
+    data_description,
+    dataset_name,
+    method_name,
+    model_name,
     nll_figure,
     nll_table,
     panels_for,
     patterns_figure,
     samples_figure,
+    signed,
 )
 from app.exports import chart, csv_button
 from app.form import settings_form
+from app.i18n import num, texts
 from app.run_controls import run_controls, status_line
 from app.session import run_slots
 from engine.binary.config import BinaryConfig
-from engine.binary.data import DATASETS
-from engine.binary.models import MODELS
 from engine.binary.objectives import available
 from engine.binary.trainer import BinaryTrainer, data_for
 from engine.binary.views import (
@@ -33,74 +38,8 @@ from engine.binary.views import (
 )
 from engine.run import RUNNING, Run
 
-TEXT = {
-    "title": "Binary data: every contrastive method, scored exactly",
-    "intro": (
-        "With at most 20 bits the $2^d$ states can be enumerated, so $Z_\\theta$ — and with it every "
-        "method's negative log-likelihood — is **exact**. The lecture: *“If the input space is discrete, we "
-        "can instead perturb the training sample randomly to modify the energy. If the energy we get is lower, "
-        "we keep it. Otherwise, we discard it with some probability.”* That is CD with Metropolis bit flips. "
-        "Ratio matching, minimum probability flow and NCE never sample from the model at all."
-    ),
-    "settings": "Settings",
-    "methods": "Methods to compare (exact ML is the reference)",
-    "method_settings": "{method} settings",
-    "encodings": {"01": "{0, 1}", "pm1": "{−1, +1}"},
-    "no_method": "These settings cannot run: choose at least one method.",
-    "bad_method": "The {method} settings in the sidebar are not valid.",
-    "no_run": "Press Train (or Step) to create the models.",
-    "zoom": "Zoom in on the floor",
-    "show": "Show",
-    "show_samples": "exact samples from each model",
-    "show_negatives": "this step's contrasted states ȳ",
-    "samples_caption": (
-        "Each row: {n} states drawn exactly from the model's enumerated distribution (first row: training "
-        "data). With “contrasted states”: the ȳ each method pushed up on this step (CD/PCD: chain states; "
-        "NCE: noise). Ratio matching and MPF contrast every one-bit flip of the data, so they have no row."
-    ),
-    "patterns_caption": (
-        "Probability the model gives each of the 30 bars-and-stripes patterns (ideal: 1/30 each, dotted) "
-        "and, last, everything else ({n} other states)."
-    ),
-    "couplings_caption": (
-        "Couplings in the {−1,+1} parametrisation (a {0,1} model's J is divided by 4); r: correlation with "
-        "the true J over the 120 pairs."
-    ),
-    "chain_title": "Watch one Metropolis chain",
-    "chain_intro": (
-        "One chain, one proposal at a time, on the chosen method's current model: flip a random bit; if the "
-        "energy falls keep it, otherwise keep it with probability $e^{-\\Delta E}$ (accept iff "
-        "$u < \\min(1, e^{-\\Delta E})$). The chain starts at a training sample, as CD's chains do; for the "
-        "RBM the energy is its free energy $F(y)$."
-    ),
-    "chain_model": "Model to sample",
-    "chain_source": "Start at",
-    "chain_source_data": "a training sample (CD)",
-    "chain_source_random": "random bits (PCD)",
-    "chain_frozen": "The chain samples the {label} model as it was at step {step}; New chain takes the latest.",
-    "chain_new": "New chain",
-    "chain_next": "Next proposal",
-    "chain_ten": "10 proposals",
-    "chain_play": "Play",
-    "chain_none": "No proposal yet: press Next proposal.",
-    "chain_need_run": "Press Train, Step or Reset first: the chain samples a model being trained.",
-    "proposal": (
-        "**Proposal {n}**: flip bit {bit} (row {row}, column {col}) · E {e0:.3f} → {e1:.3f} · "
-        "ΔE = {de:+.3f} · min(1, e^−ΔE) = {p:.3f} · u = {u:.3f} → **{verdict}**"
-    ),
-    "accepted": "accepted",
-    "rejected": "rejected",
-    "chain_rate": "{acc} of {n} proposals accepted ({rate:.0%}).",
-    "chain_state": "The chain's state (the proposed bit is outlined: green accepted, red rejected)",
-    "csv_when_idle": "The NLL curves' CSV: pause the run or let it finish.",
-    # names of the downloaded files (PNG from a chart's camera button, CSV under the NLL curves)
-    "file_nll": "binary NLL curves",
-    "file_patterns": "binary pattern probabilities",
-    "file_couplings": "binary couplings",
-    "file_samples": "binary samples",
-    "file_chain_state": "Metropolis chain state",
-    "file_chain_energy": "Metropolis chain energy",
-}
+TEXT = texts("binary")
+ENCODINGS = {"01": "{0, 1}", "pm1": "{−1, +1}"}  # formulas: the same in every language
 
 st.title(TEXT["title"])
 st.markdown(TEXT["intro"])
@@ -110,14 +49,15 @@ METHODS = available()
 with st.sidebar:
     st.subheader(TEXT["settings"])
 shared = settings_form(BinaryConfig, key="bin", hide=("method", *LANE_SETTINGS),
-                       formats={"dataset": DATASETS.get, "model": MODELS.get})
+                       formats={"dataset": dataset_name, "model": model_name})
 methods = st.sidebar.multiselect(TEXT["methods"], list(METHODS), default=["ml", "cd", "rm", "mpf", "nce"],
-                                 format_func=METHODS.get, key="bin_methods")
+                                 format_func=method_name, key="bin_methods")
 if shared is None:
     st.stop()
 lanes = {m: settings_form(BinaryConfig, key=f"bin.{m}", container=st.sidebar.expander(
             TEXT["method_settings"].format(method=m.upper())), fixed={**shared_settings(shared), "method": m},
-            formats={"encoding": TEXT["encodings"].get}, choices={"sampler": sampler_choices(shared.model)})
+            formats={"encoding": ENCODINGS.get},
+            choices={"sampler": sampler_choices(shared.model)})
          for m in methods}
 if not lanes:
     st.error(TEXT["no_method"])
@@ -126,7 +66,7 @@ if any(c is None for c in lanes.values()):
     st.error(TEXT["bad_method"].format(method=", ".join(m.upper() for m, c in lanes.items() if c is None)))
     st.stop()
 configs = tuple(lanes.values())
-st.sidebar.caption(data_for(shared).description)
+st.sidebar.caption(data_description(data_for(shared)))
 
 
 def make_run(cfgs: tuple[BinaryConfig, ...]) -> Run:
@@ -160,7 +100,7 @@ def live_view() -> None:
                 csv_button(nll_table(r), TEXT["file_nll"], key="bin_nll_csv")
     with right:
         panels = panels_for(r)
-        panel = st.segmented_control("panel", list(panels), format_func=panels.get, default="samples",
+        panel = st.segmented_control(TEXT["panel"], list(panels), format_func=panels.get, default="samples",
                                      key="bin_panel", label_visibility="collapsed") or "samples"
         panel = panel if panel in panels else "samples"
         if snap is None:
@@ -168,7 +108,7 @@ def live_view() -> None:
         elif panel == "patterns":
             chart(patterns_figure(r, snap.data), "bin_patterns_chart", TEXT["file_patterns"])
             data = r.trainer.data
-            st.caption(TEXT["patterns_caption"].format(n=2**data.d - len(data.patterns)))
+            st.caption(TEXT["patterns_caption"].format(n=num(2**data.d - len(data.patterns), 0)))
         elif panel == "couplings":
             chart(couplings_figure(r, snap.data), "bin_couplings_chart", TEXT["file_couplings"])
             st.caption(TEXT["couplings_caption"])
@@ -176,7 +116,7 @@ def live_view() -> None:
             show = st.radio(TEXT["show"], ["samples", "negatives"], key="bin_show", horizontal=True,
                             format_func=lambda v: TEXT[f"show_{v}"])
             chart(samples_figure(r, snap.data, show == "negatives"), "bin_samples_chart", TEXT["file_samples"])
-            st.caption(TEXT["samples_caption"].format(n=r.trainer.configs[0].shown_samples))
+            st.caption(TEXT["samples_caption"].format(n=num(r.trainer.configs[0].shown_samples, 0)))
     if live and (r is None or r.state != RUNNING):
         st.rerun()  # the run ended: redraw the page once (buttons, curves) and stop polling
 
@@ -204,11 +144,11 @@ def draw_proposal(watch: ChainWatch) -> None:
         return
     cols = watch.shape[1]
     st.markdown(TEXT["proposal"].format(
-        n=last.number, bit=last.bit, row=last.bit // cols + 1, col=last.bit % cols + 1, e0=last.energy_before,
-        e1=last.energy_after, de=last.delta_e, p=last.p_accept, u=last.u,
-        verdict=TEXT["accepted"] if last.accepted else TEXT["rejected"]))
+        n=last.number, bit=last.bit, row=last.bit // cols + 1, col=last.bit % cols + 1,
+        e0=num(last.energy_before, 3), e1=num(last.energy_after, 3), de=signed(last.delta_e, 3),
+        p=num(last.p_accept, 3), u=num(last.u, 3), verdict=TEXT["accepted"] if last.accepted else TEXT["rejected"]))
     accepted, count = watch.counts
-    st.caption(TEXT["chain_rate"].format(acc=accepted, n=count, rate=accepted / count))
+    st.caption(TEXT["chain_rate"].format(acc=accepted, n=count, rate=num(100 * accepted / count, 0)))
 
 
 @st.fragment(run_every=0.5 if play else None)
@@ -243,9 +183,7 @@ def chain_view() -> None:
     with b:
         if watch.log:
             chart(chain_energy_figure(watch), "bin_chain_energy_chart", TEXT["file_chain_energy"])
-            table = watch.table()
-            table["decision"] = [TEXT["accepted"] if ok else TEXT["rejected"] for ok in table.pop("accepted")]
-            st.dataframe(table, hide_index=True, key="bin_chain_table")
+            st.dataframe(chain_table(watch), hide_index=True, key="bin_chain_table")
 
 
 chain_view()

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from app import image_ebm_views as draw
 from app.exports import csv_button
 from app.form import settings_form
+from app.i18n import num, texts
 from app.jobs import job_controls
-from app.run_controls import run_controls
+from app.run_controls import failure_message, run_controls
 from app.session import run_slots
 from engine.image_ebm import views
 from engine.image_ebm.config import ImageEBMConfig
-from engine.image_ebm.data import OTHER, missing
+from engine.image_ebm.data import OTHER, missing_folder
 from engine.image_ebm.dimension import SizeComparison, SizeComparisonSettings, summarise
 from engine.image_ebm.judges import fit_judges
 from engine.image_ebm.sampler import Langevin
@@ -22,77 +22,20 @@ from engine.image_ebm.trainer import ImageEBMTrainer
 from engine.run import FAILED, RUNNING, Run, RunOptions, Snapshot
 from engine.scheduler import release_run
 
-TEXT = {
-    "title": "Energies over images",
-    "intro": (
-        "Persistent contrastive divergence on images. A **replay buffer** of particles starts as uniform noise; "
-        "every update takes a batch of them, moves them k steps down the energy, and pushes the energy **up** "
-        "where they landed and **down** on a batch of real images. The particles \"find low energy places in "
-        "our energy surface and … cause them to be pushed up\": the noise turns into digits while the energy "
-        "learns to tell them from the data. Judges that never see the particles in training score them: a "
-        "classifier fitted on the real images (which class? how sure?) and a density model fitted on them (as "
-        "likely as typical held-out data?), each beside its score for uniform noise and smooth blobs."
-    ),
-    "mode": "What to do",
-    "modes": {"train": "Train", "sample": "Freeze and sample", "dimension": "PCD and dimension"},
-    "missing": "{why}. Put the IDX files there (see README) or choose digits or shapes.",
-    "not_langevin": "Not true Langevin: {why}. The chains are a noisy, clipped gradient descent on the energy "
-                    "(the image recipe's choice); set the noise s to none for s = √(2ε).",
-    "idle": "Press **Train** (or **Step**) to start: the buffer is drawn at once, the judges after the first "
-            "evaluation (fitting them takes a few seconds the first time).",
-    "grid": "The first 64 particles of the buffer at step {step}",
-    "strips": "Followed particles, one per row, from their (re)start (left: uniform noise) to now",
-    "followed": "Followed particles: {summary}. They are in every batch, so they age faster than the others; "
-                "each restarts from noise with the re-initialisation probability.",
-    "judges_wait": "The judges' scores appear after the first evaluation.",
-    "sample_intro": (
-        "**Freeze and sample.** The energy stops learning; only images move, by the training sampler: fresh "
-        "chains from uniform noise, and held-out images corrupted by Gaussian noise (σ = 0.3 of the pixel range) "
-        "or with their lower half replaced by noise (the upper half held: inpainting). If the energy is low on "
-        "digits, the sampler pulls the corrupted ones back towards them: the PSNR against the clean images rises."
-    ),
-    "sample_none": "Train a model first (Train tab): the sampler uses its energy as it is now.",
-    "sample": "Sample",
-    "paused_training": "Training paused so the sampler gets the CPU.",
-    "fresh": "Fresh chains from uniform noise, step {step}",
-    "rows": "Rows: corrupted · now · clean",
-    "fresh_scores": "Fresh chains, judged: smallest class share {m:.1%}, mean top probability {t:.2f}, "
-                    "realistic {r:.1%}",
-    "dim_intro": (
-        "The lecture: persistent CD \"does not scale well as the dimensionality increases\". The digits, "
-        "resampled to each size (the same information in more pixels), train with the same settings and the "
-        "same number of updates at every size; judges fitted at each size score the particles."
-    ),
-    "dim_run": "Run the comparison",
-    "dim_stop": "Stop",
-    "dim_estimate": "About {m:.0f} minutes on a busy 2-core CPU (a 28×28 update takes ~3.7× as long as an 8×8 one).",
-    "dim_progress": "Training {current}: {done} of {total} sizes done",
-    "measured": "Measured on the shared 2-core CPU (digits, seed 0, 300 updates per size, the defaults). {verdict}",
-    # names of the downloaded CSV files (under each table)
-    "file_measured": "image EBM size comparison measured",
-    "file_dim_rows": "image EBM size comparison rows",
-}
-# python -m engine image-ebm --dataset digits --max-steps 300 --seed 0 --compare-sizes 8,16,28 (issue 13's note;
-# one thread, load 3–8): the density judge's share of realistic particles, smallest class share, top probability
+TEXT = texts("energies_over_images")
+MODES = ("train", "sample", "dimension")
 MEASURED: list[dict] = [
-    {"size": "8×8", "smallest class share": 0.070, "mean top probability": 0.63, "realistic": 0.106,
-     "realistic (blobs)": 0.021, "realistic (noise)": 0.0, "AUROC data vs noise": 1.0, "seconds": 277},
-    {"size": "16×16", "smallest class share": 0.068, "mean top probability": 0.65, "realistic": 0.0,
-     "realistic (blobs)": 0.129, "realistic (noise)": 0.0, "AUROC data vs noise": 1.0, "seconds": 482},
-    {"size": "28×28", "smallest class share": 0.067, "mean top probability": 0.74, "realistic": 0.0,
-     "realistic (blobs)": 0.181, "realistic (noise)": 0.0, "AUROC data vs noise": 1.0, "seconds": 1025},
-]
-MEASURED_VERDICT = (
-    "With the same 300 updates, every size still covers all ten classes (smallest share 7.0 → 6.7 %) and the energy "
-    "still separates data from noise perfectly, but the density judge finds 10.6 % of the 8×8 particles as likely as "
-    "held-out digits and none at 16×16 or 28×28 (where even smooth blobs reach 13–18 %): in more pixels the "
-    "particles stay rough where the digits are smooth. The classifier's rising confidence (0.63 → 0.74) is not "
-    "a better sample: it is as sure of blobs (0.81 → 0.91). Each 28×28 update took 3.7× as long as an 8×8 one."
-)
+    {"size": "8×8", "min_class_share": 0.070, "top_prob": 0.63, "realistic": 0.106,
+     "realistic_blobs": 0.021, "realistic_noise": 0.0, "auroc_noise": 1.0, "seconds": 277},
+    {"size": "16×16", "min_class_share": 0.068, "top_prob": 0.65, "realistic": 0.0,
+     "realistic_blobs": 0.129, "realistic_noise": 0.0, "auroc_noise": 1.0, "seconds": 482},
+    {"size": "28×28", "min_class_share": 0.067, "top_prob": 0.74, "realistic": 0.0,
+     "realistic_blobs": 0.181, "realistic_noise": 0.0, "auroc_noise": 1.0, "seconds": 1025},
+]  # what they say: TEXT["measured_verdict"]
 
 st.title(TEXT["title"])
 st.markdown(TEXT["intro"])
-mode = st.segmented_control(TEXT["mode"], list(TEXT["modes"]), format_func=TEXT["modes"].get, default="train",
+mode = st.segmented_control(TEXT["mode"], MODES, format_func=lambda m: TEXT[f"modes.{m}"], default="train",
                             key="iebm_mode") or "train"
 slots = run_slots()
 
@@ -105,13 +48,13 @@ def train_section() -> None:
     config = settings_form(ImageEBMConfig, key="iebm")
     if config is None:
         return
-    why = missing(config.dataset, config.data_dir)
-    if why is not None:
-        st.warning(TEXT["missing"].format(why=why))
+    folder = missing_folder(config.dataset, config.data_dir)
+    if folder is not None:
+        st.warning(TEXT["missing"].format(name=draw.dataset_name(config.dataset), folder=folder))
         return
-    note = Langevin(config.k, config.eps, config.noise, config.clip_grad).not_true_langevin()
-    if note is not None:
-        st.warning(TEXT["not_langevin"].format(why=note))
+    departures = Langevin(config.k, config.eps, config.noise, config.clip_grad).departures()
+    if departures:
+        st.warning(TEXT["not_langevin"].format(why=draw.not_langevin(departures)))
     run = run_controls(slots, "iebm", config, make_train_run, key="iebm")
     live = run is not None and run.state == RUNNING
 
@@ -122,8 +65,7 @@ def train_section() -> None:
         with left:
             draw.picture(data["grid"], cols=8, scale=scale, caption=TEXT["grid"].format(step=snap.step))
             draw.strips(data, scale=scale, caption=TEXT["strips"])
-            st.caption(TEXT["followed"].format(summary=views.followed_summary(data["strip_lengths"],
-                                                                             data["strip_ages"])))
+            st.caption(TEXT["followed"].format(**views.followed_ranges(data["strip_lengths"], data["strip_ages"])))
         with right:
             draw.histogram_figure(data, key="iebm_hist")
             if "top_prob" in ev:
@@ -170,14 +112,15 @@ def sample_section() -> None:
         with left:
             draw.picture(d["fresh"], cols=8, scale=scale, caption=TEXT["fresh"].format(step=snap.step))
             if "fresh_top_prob" in ev:
-                st.caption(TEXT["fresh_scores"].format(m=ev["fresh_min_class_share"], t=ev["fresh_top_prob"],
-                                                       r=ev["fresh_realistic"]))
+                st.caption(TEXT["fresh_scores"].format(m=draw.percent(ev["fresh_min_class_share"]),
+                                                       t=num(ev["fresh_top_prob"], 2),
+                                                       r=draw.percent(ev["fresh_realistic"])))
         with right:
             draw.psnr_lines(ev, snap.step)
             for kind in ("noisy", "masked"):
                 rows = d[f"{kind}_before"][:8], d[kind][:8], d["clean"][:8]
                 draw.picture(np.concatenate(rows), cols=8, scale=scale,
-                             caption=f"{draw.TEXT['psnr_what'][kind]} — {TEXT['rows']}")
+                             caption=f"{draw.psnr_what(kind)} — {TEXT['rows']}")
 
     draw.live_fragment(slots, "iebm_sample", live=live, every=0.5, draw_snapshot=sample_view)
 
@@ -185,15 +128,15 @@ def sample_section() -> None:
 def dimension_section() -> None:
     st.markdown(TEXT["dim_intro"])
     if MEASURED:
-        st.caption(TEXT["measured"].format(verdict=MEASURED_VERDICT))
-        st.dataframe(pd.DataFrame(MEASURED), hide_index=True)
+        st.caption(TEXT["measured"].format(verdict=TEXT["measured_verdict"]))
+        st.dataframe(draw.shown_table(MEASURED), hide_index=True)
         csv_button(MEASURED, TEXT["file_measured"], key="iebd_measured_csv")
     settings = settings_form(SizeComparisonSettings, key="iebd")
     if settings is None:
         return
     sizes = tuple(sorted(settings.sizes))
     per_update_s = sum(0.75 + 0.0035 * s * s for s in sizes)  # measured: 0.9 s (8×8), 1.6 s (16×16), 3.4 s (28×28)
-    st.caption(TEXT["dim_estimate"].format(m=max(1.0, settings.steps * per_update_s / 60)))
+    st.caption(TEXT["dim_estimate"].format(m=num(max(1.0, settings.steps * per_update_s / 60), 0)))
 
     def make_run() -> Run:
         model = ImageEBMConfig.create(dataset="digits", seed=settings.seed)
@@ -208,11 +151,11 @@ def dimension_section() -> None:
             st.progress(snap.data["progress"], text=TEXT["dim_progress"].format(
                 current=snap.data["current"], done=snap.data["finished"], total=len(comparison.sizes)))
         elif r.state == FAILED:
-            st.error(r.message)
+            st.error(failure_message(r, r.message))
         rows = list(comparison.rows)
         if rows:
             table = summarise(rows)["rows"]
-            st.dataframe(pd.DataFrame(table), hide_index=True)
+            st.dataframe(draw.shown_table(table), hide_index=True)
             csv_button(table, TEXT["file_dim_rows"], key="iebd_rows_csv")
             draw.dimension_figure(rows, key="iebd_fig")
 

@@ -15,7 +15,7 @@ Samples are stored as bits {0,1} (one row per sample, pixel i = bit i, row-major
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -77,6 +77,8 @@ class BinaryData:
     patterns: Tensor | None = None  # the patterns to count mass on (bars-and-stripes)
     true_j: Tensor | None = None  # Ising couplings in the {−1,+1} parametrisation
     ising_c: float | None = None
+    # the numbers in `description`, so that a page can say it in its own words (key: the data set's name)
+    params: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def d(self) -> int:
@@ -105,7 +107,7 @@ def _bars_stripes() -> BinaryData:
     return BinaryData(
         "bars_stripes", f"bars and stripes 4×4: {n} patterns, uniform (entropy log {n})", (4, 4),
         train=pats, eval_states=pats, eval_weights=torch.full((n,), 1.0 / n, dtype=torch.float64),
-        entropy=math.log(n), patterns=pats)
+        entropy=math.log(n), patterns=pats, params={"n": n})
 
 
 # ---- digits ------------------------------------------------------------------------------------
@@ -141,7 +143,8 @@ def _digits(shape: tuple[int, int], data_seed: int) -> BinaryData:
         name, f"scikit-learn digits binarised to {shape[0]}×{shape[1]} ({d} bits); "
         f"{len(train)} train, NLL on {n_test} held out", shape,
         train=train, eval_states=index_to_bits(index, d),
-        eval_weights=counts.double() / counts.sum(), entropy=None)
+        eval_weights=counts.double() / counts.sum(), entropy=None,
+        params={"rows": shape[0], "cols": shape[1], "d": d, "train": len(train), "test": n_test})
 
 
 # ---- Ising -------------------------------------------------------------------------------------
@@ -174,7 +177,7 @@ def _ising(c: float, n_train: int, data_seed: int) -> BinaryData:
         "ising", f"Ising, {d} spins, J ~ N(0, ({c:g}/√{d})²), {n_train} exact samples; scored against the "
         "true distribution", (4, 4), train=index_to_bits(index, d),
         eval_states=index_to_bits(torch.arange(2**d), d), eval_weights=p, entropy=entropy, true_j=j,
-        ising_c=c)
+        ising_c=c, params={"d": d, "c": c, "n": n_train})
 
 
 DATASETS: dict[str, str] = {

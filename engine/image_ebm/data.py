@@ -120,6 +120,16 @@ def missing(name: str, data_dir: str | None = None) -> str | None:
     return missing_files(name, data_dir) if name in ("mnist", "fashion_mnist") else None
 
 
+def missing_folder(name: str, data_dir: str | None = None) -> str | None:
+    """Where `name`'s IDX files should be when they are not there (None when `name` can be read here):
+    what `missing` says, as a folder a page can put into its own words."""
+    if missing(name, data_dir) is None:
+        return None
+    from engine.embed.data import data_root
+
+    return str(data_root(data_dir) / name)
+
+
 # ---- references the judges score beside the particles ----------------------------------------------
 def uniform_noise(n: int, size: int, gen: torch.Generator) -> Tensor:
     """n images of i.i.d. uniform pixels, in [−1, 1] (where re-initialised chains start)."""

@@ -6,7 +6,7 @@ clip(g, c) caps every pixel's gradient at ±c (no cap when c is unset). With s =
 is the unadjusted Langevin algorithm, which samples p_θ ∝ exp(−E_θ) as ε → 0. The image recipe (the
 UvA tutorial's, IGEBM's) sets ε and s separately — ε = 10, s = 0.005 — and clips the gradient: then it
 is a noisy, clipped gradient descent, at temperature T = s² / (2ε) (≈ 1e-6), not a sampler of p_θ;
-`not_true_langevin` says so in words for the page.
+`not_true_langevin` says so in words (the CLI), `departures` in numbers (the page says them in its language).
 """
 
 from __future__ import annotations
@@ -40,17 +40,28 @@ class Langevin:
         """T = s² / (2ε): the chains sample exp(−E/T) (when ε is small and nothing is clipped)."""
         return self.s**2 / (2 * self.eps)
 
+    def departures(self) -> list[tuple[str, dict[str, float]]]:
+        """How this departs from true Langevin, as (reason, its numbers): "noise" (s is not √(2ε): s, root,
+        temperature), "clip" (the gradient is clipped: clip), "eps" (the step is far from small: eps)."""
+        out: list[tuple[str, dict[str, float]]] = []
+        if not math.isclose(self.s, math.sqrt(2 * self.eps), rel_tol=1e-6):
+            out.append(("noise", {"s": self.s, "root": math.sqrt(2 * self.eps), "temperature": self.temperature}))
+        if self.clip_grad is not None:
+            out.append(("clip", {"clip": self.clip_grad}))
+        if self.eps > 0.1:
+            out.append(("eps", {"eps": self.eps}))
+        return out
+
     def not_true_langevin(self) -> str | None:
         """Why this is not true Langevin (a sentence), or None when it is."""
-        reasons = []
-        if not math.isclose(self.s, math.sqrt(2 * self.eps), rel_tol=1e-6):
-            reasons.append(f"the noise s = {self.s:g} is not √(2ε) = {math.sqrt(2 * self.eps):.3g}: the chains "
-                           f"sample exp(−E/T) at temperature T = s²/(2ε) = {self.temperature:.3g}, not p_θ")
-        if self.clip_grad is not None:
-            reasons.append(f"each pixel's gradient is clipped at ±{self.clip_grad:g}")
-        if self.eps > 0.1:
-            reasons.append(f"the step ε = {self.eps:g} is far from small")
-        return "; ".join(reasons) or None
+        words = {
+            "noise": lambda s, root, temperature: (f"the noise s = {s:g} is not √(2ε) = {root:.3g}: the chains "
+                                                   f"sample exp(−E/T) at temperature T = s²/(2ε) = "
+                                                   f"{temperature:.3g}, not p_θ"),
+            "clip": lambda clip: f"each pixel's gradient is clipped at ±{clip:g}",
+            "eps": lambda eps: f"the step ε = {eps:g} is far from small",
+        }
+        return "; ".join(words[reason](**numbers) for reason, numbers in self.departures()) or None
 
     def run(self, energy: nn.Module, x: Tensor, gen: torch.Generator, *, free: Tensor | None = None,
             autocast: Callable[[], AbstractContextManager] = nullcontext,

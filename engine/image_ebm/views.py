@@ -186,7 +186,8 @@ def freeze_and_sample(trainer: Any, steps: int, *, judge: Any = None, seed: int 
     return {k: v for k, v in run.last_evaluation().items() if k not in ("step", "seconds")}
 
 
-def followed_summary(lengths: np.ndarray, ages: np.ndarray) -> str:
-    """"strips of 3–7 frames, 12–40 updates since the last restart" (the page's caption numbers)."""
-    return (f"{int(lengths.min())}–{int(lengths.max())} frames, "
-            f"{int(ages.min())}–{int(ages.max())} updates since the last restart from noise")
+def followed_ranges(lengths: np.ndarray, ages: np.ndarray) -> dict[str, int]:
+    """The followed strips' shortest and longest (frames) and youngest and oldest (updates since the last
+    restart from noise): the page's caption numbers."""
+    return {"frames_min": int(lengths.min()), "frames_max": int(lengths.max()),
+            "ages_min": int(ages.min()), "ages_max": int(ages.max())}

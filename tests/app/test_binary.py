@@ -135,3 +135,45 @@ def test_negatives_view_and_a_chain_from_random_bits():
     at.button(key="bin_chain_ten").click().run()
     no_exception(at)
     assert any("Proposal 10**" in m.value for m in at.markdown)
+
+
+def _visible(at) -> list[str]:
+    """Every text the page shows: its prose, widget labels and options, and its charts' words."""
+    out = [e.value for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error")
+           for e in at.get(kind)]
+    for kind in ("button", "toggle", "radio", "selectbox", "multiselect", "segmented_control"):
+        for w in at.get(kind):
+            out.append(w.proto.label)
+            out.extend(str(o) for o in getattr(w.proto, "options", []) or [])
+    for c in _charts(at):
+        layout = c["layout"]
+        out.extend(str(v.get("title", {}).get("text", "")) for k, v in layout.items()
+                   if k in ("title", "xaxis", "yaxis") and isinstance(v, dict))
+        out.extend(str(t.get("name") or "") for t in c["data"])
+    return out
+
+
+def test_the_page_speaks_portuguese(monkeypatch):
+    # AppTest calls widgets' format functions outside the script run, where the language would be English
+    monkeypatch.setattr("app.i18n.language", lambda: "pt")
+    at = _small(open_page("binary"))
+    at = _step_once(at)
+    at.button(key="bin_chain_next").click().run()
+    no_exception(at)
+    assert at.title[0].value == "Dados binários: cada método contrastivo, avaliado de forma exata"
+    assert any(m.value.startswith("**Proposta 1**") and ("**aceita**" in m.value or "**rejeitada**" in m.value)
+               for m in at.markdown)
+    assert at.radio(key="bin_show").options == ["amostras exatas de cada modelo",
+                                                "os estados contrastados ȳ deste passo"]
+    assert any(c.value.startswith("barras e listras 4×4: 30 padrões") for c in at.caption)
+    charts = _charts(at)
+    assert all(c["layout"].get("separators") == ",." for c in charts)  # decimal commas on the axes
+    names = {t.get("name") for c in charts for t in c["data"]}
+    assert {"ML exata (referência)", "entropia dos dados 3,401 (o piso)"} <= names
+    # none of the page's own English (sentences of four words or more) is left on it
+    from app.i18n import catalogue
+
+    shown = "\n".join(_visible(at))
+    english = [v for k, v in catalogue("en").items() if k.startswith(("binary.", "binary_views.", "binary_engine."))
+               and len(v.split()) >= 4 and "{" not in v]
+    assert not [e for e in english if e in shown]

@@ -55,11 +55,11 @@ def test_page_renders_with_the_declared_form():
 
 def test_missing_mnist_files_are_said(monkeypatch):
     # as on a machine without the files (the page reads the module's function at every rerun)
-    monkeypatch.setattr("engine.image_ebm.data.missing", lambda name, data_dir=None: f"{name}: no IDX files here")
+    monkeypatch.setattr("engine.image_ebm.data.missing_folder", lambda name, data_dir=None: f"/nowhere/{name}")
     at = page()
     at.selectbox(key="iebm.dataset").set_value("mnist").run()
     no_exception(at)
-    assert any("no IDX files here" in w.value for w in at.warning)
+    assert any("the IDX files are not in /nowhere/mnist" in w.value for w in at.warning)
     assert not any(b.label == "Train" for b in at.button)  # nothing to train on
 
 
@@ -116,3 +116,28 @@ def test_dimension_mode_runs_a_tiny_comparison():
     assert any(list(df.value["size"]) == [8, 12] for df in at.dataframe if "size" in df.value)
     keys = {b.proto.id.rsplit("-", 1)[-1] for b in at.get("download_button")}
     assert {"iebd_measured_csv", "iebd_rows_csv", "iebd_fig_csv"} <= keys  # each table's and the figure's CSV
+
+
+def test_the_page_speaks_portuguese(monkeypatch):
+    # AppTest calls widgets' format functions outside the script run, where the language would be English
+    monkeypatch.setattr("app.i18n.language", lambda: "pt")
+    at = page()
+    no_exception(at)
+    assert at.title[0].value == "Energias sobre imagens"
+    assert at.segmented_control(key="iebm_mode").options == ["Treinar", "Congelar e amostrar", "PCD e dimensão"]
+    assert any(w.value.startswith("Não é Langevin de verdade: o ruído s = 0,005 não é √(2ε) = 4,47")
+               for w in at.warning)
+    assert any("**Treinar**" in i.value for i in at.info)
+    at.segmented_control(key="iebm_mode").set_value("sample").run()
+    assert any(i.value.startswith("Treine um modelo antes") for i in at.info)
+    at.segmented_control(key="iebm_mode").set_value("dimension").run()
+    no_exception(at)
+    assert any(c.value.startswith("Medido na CPU compartilhada") and "7,0 → 6,7 %" in c.value for c in at.caption)
+    assert "menor fração de uma classe" in at.dataframe[0].value.columns
+    assert {"Rodar a comparação", "Parar"} <= {b.label for b in at.button}
+    from app.i18n import catalogue
+
+    shown = "\n".join(e.value for kind in ("title", "markdown", "caption", "info", "warning") for e in at.get(kind))
+    english = [v for k, v in catalogue("en").items() if k.startswith(("energies_over_images.", "image_ebm_views."))
+               and len(v.split()) >= 4 and "{" not in v]
+    assert not [e for e in english if e in shown]
