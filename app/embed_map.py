@@ -49,7 +49,7 @@ _CSS = """
 """
 _component = st.components.v2.component("energy_lab_embed_map", js=_JS, css=_CSS)
 
-# the component's words, here so that they can be translated ({i}: index, {cls}: class)
+# the component's words (assets/locales/<lang>/embed_map.toml; {i}: index, {cls}: class), read per call
 TEXT = texts("embed_map")
 HEIGHT = 520  # canvas height in CSS pixels (the width follows the page, at most MAX_WIDTH)
 MAX_WIDTH = 900
@@ -80,7 +80,7 @@ def map_payload(snap: dict[str, Any], xy: np.ndarray, classes: tuple[str, ...], 
         "classes": list(classes), "palette": PALETTE,
         "anchor": int(anchor), "negs": [int(i) for i in negs],
         "sprite_key": sprite_key, "sprites": sprite_payload(sprites) if sprites is not None else None,
-        "config": {"height": HEIGHT, "max_width": MAX_WIDTH, "labels": TEXT},
+        "config": {"height": HEIGHT, "max_width": MAX_WIDTH, "labels": dict(TEXT)},  # the session's words
     }
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import embed_views as draw
 from app.form import settings_form
-from app.i18n import texts
+from app.i18n import message, texts
 from app.jobs import carry_on, job_wait, start_job, stop_job
 from app.session import RunSlots
 from engine.embed.config import EmbedConfig
@@ -37,7 +37,7 @@ def sweep_controls(slots: RunSlots, config: EmbedConfig | None, key: str, box) -
         try:
             sweep = build(config, settings)
         except SettingError as exc:  # a cell the settings above do not allow (e.g. a batch > the data)
-            box.error(str(exc))
+            box.error(message(exc))
         else:
             options = RunOptions(max_steps=sweep.total_steps, snapshot_hz=1.0, evaluate_every_s=None)
             start_job(slots, f"embed_sweep_{key}", Run(sweep, options, name=f"embed-{key}"))

@@ -12,23 +12,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.exports import chart, csv_button
+from app.i18n import num, plotly_separators, t, texts
 from engine.embed import views
 from engine.embed.data import thumbnail
-from engine.embed.sweeps import Sweep, describe_negatives, describe_temperature, describe_why_cosine
+from engine.embed.sweeps import Sweep, negatives_facts, temperature_facts, why_cosine_facts
 from engine.embed.views import map_image, map_points
 from engine.run import FAILED, Run
 
-LABELS = {
-    "loss": "loss", "contrastive_batch": "contrastive acc (batch)", "probe": "linear probe (test)",
-    "knn": "kNN (test)", "floor": "cosine loss floor", "accuracy": "accuracy", "pairs": "positive pairs (two views)",
-    "hardest": "hardest negatives", "anchor": "anchor #{i}", "norm_plot": "Mean embedding norm ‖z‖",
-    "loss_plot": "Loss", "probe_acc": "probe accuracy", "eff_rank": "effective rank", "uniformity": "uniformity",
-    "contrastive_test": "contrastive acc (held-out views)", "anchor_caption": "anchor · {cls}",
-    "sweep_progress": "{done}/{cells} cells · step {step}/{total}", "sweep_idle":
-        "Not started. The sweep runs in the background; the page stays usable.",
-    "baselines": {"raw_pixels_acc": "raw pixels", "random_encoder_acc": "random encoder",
-                  "supervised_acc": "supervised"},
-}
+LABELS = texts("embed_views")  # read inside functions only: the session's language at each call
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
 BASELINE_COLOURS = {"raw_pixels_acc": "#d62728", "random_encoder_acc": "#ff7f0e", "supervised_acc": "#1f77b4"}
@@ -53,10 +44,11 @@ def curves_figure(c: dict[str, Any], lines: dict[str, float], last_step: int) ->
                         line=dict(color="#17becf"))
     for key, value in lines.items():
         fig.add_scatter(x=[0, max(last_step, 1)], y=[value, value], yaxis="y2", mode="lines",
-                        name=f"{LABELS['baselines'][key]} {100 * value:.1f} %",
+                        name=LABELS["baseline_line"].format(name=LABELS[f"baselines.{key}"], pct=num(100 * value, 1)),
                         line=dict(dash="dash", color=BASELINE_COLOURS[key]))
     fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10), uirevision="embed-curves",
-                      xaxis_title="step", yaxis=dict(title=LABELS["loss"], rangemode="tozero"),
+                      separators=plotly_separators(), xaxis_title=LABELS["step"],
+                      yaxis=dict(title=LABELS["loss"], rangemode="tozero"),
                       yaxis2=dict(title=LABELS["accuracy"], overlaying="y", side="right", range=[0, 1.01],
                                   tickformat=".0%", dtick=0.2, showgrid=False),
                       legend=dict(orientation="h", y=-0.25))
@@ -119,18 +111,27 @@ def map_figure(snap: dict[str, Any], xy: np.ndarray, classes: tuple[str, ...], a
                              name=LABELS["anchor"].format(i=anchor),
                              marker=dict(size=18, symbol="star", color="gold", line=dict(width=1, color="black"))))
     fig.update_layout(height=520, margin=dict(l=10, r=10, t=10, b=10), uirevision="embed-map",
+                      separators=plotly_separators(),
                       legend=dict(orientation="h", y=-0.05), xaxis=dict(showticklabels=False),
                       yaxis=dict(showticklabels=False, scaleanchor="x"))
     return fig
 
 
-def neighbour_row(data: Any, labels: np.ndarray, anchor: int, negs: np.ndarray, sims: np.ndarray) -> None:
-    """The anchor's thumbnail, then its hardest negatives with their class and similarity."""
+def class_names(classes: tuple[str, ...]) -> tuple[str, ...]:
+    """A data set's class names in the session's language (digits stay digits)."""
+    return tuple(t(f"embed_engine.class.{c}", c) for c in classes)
+
+
+def neighbour_row(data: Any, classes: tuple[str, ...], labels: np.ndarray, anchor: int, negs: np.ndarray,
+                  sims: np.ndarray) -> None:
+    """The anchor's thumbnail, then its hardest negatives with their class (`classes`: their names as
+    shown) and similarity."""
     cols = st.columns(len(negs) + 1)
     cols[0].image(thumbnail(map_image(data, anchor)),
-                  caption=LABELS["anchor_caption"].format(cls=data.classes[labels[anchor]]))
+                  caption=LABELS["anchor_caption"].format(cls=classes[labels[anchor]]))
     for col, i, s in zip(cols[1:], negs, sims, strict=True):
-        col.image(thumbnail(map_image(data, int(i))), caption=f"{data.classes[labels[i]]} · {s:.2f}")
+        col.image(thumbnail(map_image(data, int(i))),
+                  caption=LABELS["neighbour_caption"].format(cls=classes[labels[i]], sim=num(s, 2)))
 
 
 def sweep_progress(r: Run | None, error_prefix: str) -> dict[str, Any] | None:
@@ -158,9 +159,10 @@ def why_figures(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], fl
         loss_fig.add_scatter(x=step, y=loss, name=label)
     if floor is not None:
         loss_fig.add_hline(y=floor, line_dash="dot", annotation_text=LABELS["floor"])
-    for fig, title in ((norm_fig, LABELS["norm_plot"]), (loss_fig, LABELS["loss_plot"])):
-        fig.update_layout(height=300, title=title, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step",
-                          uirevision=f"embed-why-{title}")
+    for fig, name in ((norm_fig, "norm_plot"), (loss_fig, "loss_plot")):
+        title = LABELS[name]
+        fig.update_layout(height=300, title=title, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=LABELS["step"],
+                          uirevision=f"embed-why-{name}", separators=plotly_separators())
     return norm_fig, loss_fig
 
 
@@ -170,7 +172,8 @@ def negatives_figures(ds: list[int], ks: list[int], grids: dict[str, np.ndarray]
         fig = go.Figure(go.Heatmap(z=grids[key], x=[str(k) for k in ks], y=[str(x) for x in ds], colorscale=scale,
                                    texttemplate="%{z:.3g}", showscale=False))
         fig.update_layout(height=300, title=LABELS[title], xaxis_title="K", yaxis_title="d",
-                          margin=dict(l=10, r=10, t=40, b=10), uirevision=f"embed-neg-{key}")
+                          margin=dict(l=10, r=10, t=40, b=10), uirevision=f"embed-neg-{key}",
+                          separators=plotly_separators())
         out.append((key, fig))
     return out
 
@@ -183,8 +186,66 @@ def temperature_figure(arrays: dict[str, np.ndarray]) -> go.Figure:
                     mode="lines+markers")
     fig.update_layout(height=320, xaxis=dict(title="τ", type="log"),
                       yaxis=dict(title=LABELS["accuracy"], range=[0, 1.01]),
-                      margin=dict(l=10, r=10, t=10, b=10), uirevision="embed-temp")
+                      margin=dict(l=10, r=10, t=10, b=10), uirevision="embed-temp",
+                      separators=plotly_separators())
     return fig
+
+
+# ---- the sentences under the sweeps' results (the numbers: engine/embed/sweeps.py *_facts) ---------------
+def signed(x: float, digits: int = 1) -> str:
+    """x with its sign: "+12.0", "-0.5" ("+12,0" in Portuguese)."""
+    return ("+" if x >= 0 else "") + num(x, digits)
+
+
+def tau(x: float) -> str:
+    """A temperature as it was typed (0.05, 1.0), in the session's decimal mark."""
+    decimals = repr(float(x)).partition(".")[2]  # the settings allow τ ≥ 0.005: no exponent
+    return num(x, min(max(len(decimals), 1), 4))
+
+
+def describe_why_cosine(f: dict[str, Any] | None) -> str:
+    """What the why-cosine curves measured (`why_cosine_facts`), one paragraph."""
+    if f is None or f["floor"] is None:
+        return ""
+    w = lambda key: LABELS[f"why.{key}"]  # noqa: E731
+    floor = num(f["floor"], 3)
+    l2 = w("l2").format(first=num(f["l2_norm_first"], 2), lowest=num(f["l2_norm_min"], 2),
+                        last=num(f["l2_norm_last"], 2), loss=num(f["l2_loss_min"], 3))
+    l2 += (w("below").format(floor=floor, steps=f["l2_steps_below_floor"]) if f["l2_steps_below_floor"]
+           else w("above").format(floor=floor))
+    cosine = w("cosine").format(loss=num(f["cos_loss_min"], 3), floor=floor, first=num(f["cos_norm_first"], 2),
+                                last=num(f["cos_norm_last"], 2))
+    return f"{l2} {cosine}"
+
+
+def describe_negatives(f: dict[str, Any] | None) -> str:
+    """What the negatives × dimension grid measured (`negatives_facts`)."""
+    if f is None:
+        return ""
+    w = lambda key: LABELS[f"neg.{key}"]  # noqa: E731
+    if f["case"] != "measured":
+        return w(f["case"])
+    lo, hi = f["lo_k"], f["hi_k"]
+    gains = "; ".join(w("gain_item").format(d=d, points=signed(100 * g)) for d, g in f["gain"].items())
+    verdict = w("helped") if f["helped"] else w("flat").format(points=num(100 * f["spread"], 1))
+    uni = "; ".join(f"d={d} {num(a, 2)} → {num(b, 2)}" for d, (a, b) in f["uniformity"].items())
+    rank = ", ".join(w("rank_item").format(d=d, rank=num(r, 1)) for d, r in f["rank"].items())
+    return " ".join((w("gain").format(lo=lo, hi=hi, gains=gains), verdict,
+                     w("uniformity").format(lo=lo, hi=hi, items=uni), w("rank").format(hi=hi, items=rank)))
+
+
+def describe_temperature(f: dict[str, Any] | None) -> str:
+    """Whether contrastive and probe accuracy pick the same temperature (`temperature_facts`)."""
+    if f is None:
+        return ""
+    w = lambda key: LABELS[f"temp.{key}"]  # noqa: E731
+    rho = num(f["rho"], 2) if np.isfinite(f["rho"]) else "—"
+    text = w("best").format(tau_c=tau(f["contrastive_tau"]), acc_c=num(100 * f["contrastive_acc"], 1),
+                            tau_p=tau(f["probe_tau"]), acc_p=num(100 * f["probe_acc"], 1), rho=rho)
+    text += " " + w(f["verdict"])
+    if f["spread"] < 0.01:
+        text += " " + w("noise").format(points=num(100 * f["spread"], 1))
+    return text
 
 
 def why_view(d: dict[str, Any], sweep: Sweep) -> None:
@@ -195,8 +256,8 @@ def why_view(d: dict[str, Any], sweep: Sweep) -> None:
     chart(loss_fig, "embed_why_loss", "embedding why-cosine loss", container=c2, width="stretch")
     if curves:
         csv_button(why_table(curves), "embedding why-cosine sweep curves", key="embed_why_csv")
-    if d["done"] == d["cells"]:
-        st.info(describe_why_cosine(sweep))
+    if d["done"] == d["cells"] and (text := describe_why_cosine(why_cosine_facts(sweep))):
+        st.info(text)
 
 
 def negatives_view(d: dict[str, Any], sweep: Sweep) -> None:
@@ -207,7 +268,8 @@ def negatives_view(d: dict[str, Any], sweep: Sweep) -> None:
                                strict=True):
         chart(fig, f"embed_neg_{key}", f"embedding negatives sweep {key}", container=col, width="stretch")
     csv_button(sweep_table(d["rows"], ("d", "K")), "embedding negatives sweep", key="embed_neg_csv")
-    st.info(describe_negatives(d["rows"]))
+    if text := describe_negatives(negatives_facts(d["rows"])):
+        st.info(text)
 
 
 def temperature_view(d: dict[str, Any], sweep: Sweep) -> None:
@@ -216,7 +278,8 @@ def temperature_view(d: dict[str, Any], sweep: Sweep) -> None:
     rows, arrays = views.temperature_curve(d["rows"])
     chart(temperature_figure(arrays), "embed_temp_fig", "embedding temperature sweep", width="stretch")
     csv_button(sweep_table(rows, ("temperature",)), "embedding temperature sweep", key="embed_temp_csv")
-    st.info(describe_temperature(rows))
+    if text := describe_temperature(temperature_facts(rows)):
+        st.info(text)
 
 
 SWEEP_VIEWS = {"why": why_view, "neg": negatives_view, "temp": temperature_view}

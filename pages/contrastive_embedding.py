@@ -11,6 +11,7 @@ from app import embed_views as draw
 from app.embed_sweeps import sweeps_section
 from app.exports import chart, csv_button
 from app.form import settings_form
+from app.i18n import language, num, t, texts
 from app.jobs import job_wait, start_job
 from app.run_controls import ordinal, run_controls, status_line, waiting
 from app.session import run_slots
@@ -23,52 +24,8 @@ from engine.embed.sprites import Sprites, map_sprites
 from engine.embed.trainer import DeferredTrainer, SupervisedTrainer
 from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run, RunOptions
 
-TEXT = {
-    "title": "Contrastive embedding",
-    "intro": (
-        "An image x and a content-preserving transformation y of it form a **positive pair**; a network maps "
-        "both to vectors h and h′, and a loss built on their cosine similarity lowers the pair's energy while "
-        "raising it for **negative pairs** (views of other images). SimCLR takes its negatives from the batch, "
-        "MoCo from a queue filled by a slowly moving key encoder, PIRL from a memory bank. The **linear probe** "
-        "asks whether the frozen features separate the classes the training never saw."
-    ),
-    "settings": "Settings",
-    "supervised": "Supervised baseline (same time)",
-    "missing": "{why}. Put the files there (see README) or choose digits or shapes.",
-    "idle": "Press **Train** (or **Step**) to start. The first evaluation draws the map.",
-    "loading": "Loading the data and building the model…",
-    "status": "epoch {epoch} · {ips:,.0f} images/s · {seconds:.0f} s of training",
-    "status_help": "The probe is refitted every few seconds on frozen features of the whole training split.",
-    "baselines_wait": "Baselines (raw pixels, random encoder) are being computed in the background…",
-    "baselines_failed": "Baselines not computed: {why}",
-    "baselines_queued": "Baselines (raw pixels, random encoder) wait: {place} in line (this server runs {jobs} heavy "
-                        "jobs at a time). They start by themselves, before the training.",
-    "supervised_queued": "Supervised baseline waits: {place} in line (this server runs {jobs} heavy jobs at a time). "
-                         "It starts by itself.",
-    "map": "Embedding map",
-    "map_mode": "Projection",
-    "map_images": "Images on hover",
-    "map_images_help": "Hover a point to see its image and a positive view of it; click a point to make it the "
-                       "anchor. Off: the Plotly map (zoom, pan, PNG download).",
-    "map_modes": {"pca": "PCA (at once)", "umap": "UMAP (when ready)"},
-    "pca": "PCA of step {step}.",
-    "warming": "UMAP is warming up (numba compiles its kernels once per server: {s:.0f} s so far) — showing PCA.",
-    "umap_error": "UMAP failed: {err}. Showing PCA.",
-    "umap_busy": "Computing UMAP of step {step}… (showing {shown})",
-    "umap_queued": "UMAP of step {step} waits for the server's UMAP worker (one map at a time): {place} in line "
-                   "(showing {shown})",
-    "umap": "UMAP of step {step} ({sec:.1f} s).",
-    "umap_ready": "UMAP ready (warm-up took {s:.1f} s).",
-    "umap_warming": "UMAP warming up: {s:.0f} s so far.",
-    "map_wait": "The map appears after the first evaluation.",
-    "anchor": "Anchor image (index on the map)",
-    "random_anchor": "Random anchor",
-    "neighbours": "Anchor and its hardest negatives (closest other images; same class = a 'false' negative)",
-    "gallery": "Positive pairs: an image and random views of it",
-    "gallery_show": "Show positive pairs",
-    "gallery_new": "New views",
-    "gallery_caption": "x | five random views (any two tiles of a row make a positive pair)",
-}
+TEXT = texts("contrastive_embedding")
+MAP_MODES = ("pca", "umap")
 
 SLOT, SUP_SLOT, BASE_SLOT = "embed", "embed_supervised", "embed_baselines"
 LIVE_OPTIONS = dict(snapshot_hz=2.0, evaluate_every_s=4.0, frames_kept=8, checkpoint_every_s=30.0)
@@ -142,7 +99,9 @@ def live_status() -> None:
     if snap is None:
         st.caption(TEXT["loading"])
         return
-    st.caption(TEXT["status"].format(**views.status(snap.data)), help=TEXT["status_help"])
+    state = views.status(snap.data)
+    st.caption(TEXT["status"].format(epoch=state["epoch"], ips=num(state["ips"], 0), seconds=num(state["seconds"], 0)),
+               help=TEXT["status_help"])
     job = slots.get(BASE_SLOT)
     if waiting(job):
         job_wait(job, "embed_baselines", {"waiting": TEXT["baselines_queued"]})
@@ -169,8 +128,9 @@ def pick_random_anchor() -> None:
 
 st.subheader(TEXT["map"])
 m1, m2 = st.columns([3, 1])
-m1.radio(TEXT["map_mode"], list(TEXT["map_modes"]), horizontal=True, key="embed_map_mode",
-         format_func=TEXT["map_modes"].get)
+lang = language()  # bound now: a format_func may be called outside this script run (AppTest does)
+m1.radio(TEXT["map_mode"], MAP_MODES, horizontal=True, key="embed_map_mode",
+         format_func=lambda mode: t(f"contrastive_embedding.map_modes.{mode}", lang=lang))
 m2.toggle(TEXT["map_images"], value=True, key="embed_map_images", help=TEXT["map_images_help"])
 status_box = st.container()  # the UMAP status goes here, filled after the map is drawn
 a1, a2 = st.columns([3, 1])
@@ -190,8 +150,8 @@ def map_signature() -> tuple:
 
 
 def caption(p: views.Projection) -> str:
-    shown = "PCA" if p.shown_step is None else f"UMAP of step {p.shown_step}"
-    return TEXT[p.kind].format(step=p.step, s=p.seconds, sec=p.seconds, err=p.error, shown=shown,
+    shown = TEXT["shown_pca"] if p.shown_step is None else TEXT["shown_umap"].format(step=p.shown_step)
+    return TEXT[p.kind].format(step=p.step, s=num(p.seconds, 0), sec=num(p.seconds, 1), err=p.error, shown=shown,
                                place=ordinal(p.place))
 
 
@@ -226,16 +186,17 @@ def live_map() -> None:
     ss["embed_map_busy"] = projection.kind in ("umap_busy", "umap_queued")
     st.caption(caption(projection))
     images = r.trainer.data
+    classes = draw.class_names(images.classes)
     if ss.get("embed_map_images", True):
         n, cfg = len(data["map_z"]), r.trainer.config
         key = f"{id(r)}-{cfg.dataset}-{cfg.seed}-{cfg.augment_strength}-{n}"  # the atlas: this run's n images
-        embed_map.embed_map(data, projection.xy, images.classes, anchor, negs, key,
+        embed_map.embed_map(data, projection.xy, classes, anchor, negs, key,
                             lambda: map_sprites_of(r, n, key), on_click=anchor_from_click)
     else:
-        chart(draw.map_figure(data, projection.xy, images.classes, anchor, negs), "embed_map", "embedding map",
+        chart(draw.map_figure(data, projection.xy, classes, anchor, negs), "embed_map", "embedding map",
               width="stretch")
     st.markdown(f"**{TEXT['neighbours']}**")
-    draw.neighbour_row(images, data["map_labels"], anchor, negs, sims)
+    draw.neighbour_row(images, classes, data["map_labels"], anchor, negs, sims)
 
 
 live_map()
@@ -245,7 +206,7 @@ live_map()
 @st.fragment(run_every=0.3 if ss.get("embed_map_busy") else 1.0)
 def umap_status() -> None:
     key = "umap_error" if warm.error else "umap_ready" if warm.done.is_set() else "umap_warming"
-    st.caption(TEXT[key].format(err=warm.error, s=warm.seconds))
+    st.caption(TEXT[key].format(err=warm.error, s=num(warm.seconds, 1 if key == "umap_ready" else 0)))
     if ss.get("embed_map_drawn") != map_signature():
         st.rerun()  # the whole page: the map below is drawn by the script, not by a timer
 

@@ -225,79 +225,64 @@ def summarise_why_cosine(sweep: Sweep) -> dict[str, Any]:
     return out
 
 
-def describe_why_cosine(sweep: Sweep) -> str:
-    """One paragraph of what the curves measured (the page shows it under the plots)."""
+def why_cosine_facts(sweep: Sweep) -> dict[str, Any] | None:
+    """What the page says under the why-cosine plots (it builds the sentence): the L2 variant's norm drift
+    and lowest loss against the cosine floor, the cosine variant's lowest loss and its raw norm drift.
+    None until both variants have curves."""
     s = summarise_why_cosine(sweep)
     if "simclr" not in s or "simclr_l2" not in s:
-        return ""
+        return None
     c, l2 = s["simclr"], s["simclr_l2"]
-    floor = c["loss_floor"]
-    lines = [
-        f"L2 variant: mean ‖z‖ went {l2['norm_first']:.2f} → {l2['norm_min']:.2f} (lowest) → {l2['norm_last']:.2f} "
-        f"(last); its loss reached {l2['loss_min']:.3f}"
-        + (f", below the cosine floor {floor:.3f} on {l2['steps_below_floor']} steps." if l2["steps_below_floor"]
-           else f" (cosine floor {floor:.3f})."),
-        f"Cosine: lowest loss {c['loss_min']:.3f} ≥ floor {floor:.3f}; its normalised z has norm 1 by construction "
-        f"(the raw head output went {c['norm_first']:.2f} → {c['norm_last']:.2f}, which the loss cannot see).",
-    ]
-    return " ".join(lines)
+    return {"floor": c["loss_floor"],
+            "l2_norm_first": l2["norm_first"], "l2_norm_min": l2["norm_min"], "l2_norm_last": l2["norm_last"],
+            "l2_loss_min": l2["loss_min"], "l2_steps_below_floor": l2["steps_below_floor"] or 0,
+            "cos_loss_min": c["loss_min"], "cos_norm_first": c["norm_first"], "cos_norm_last": c["norm_last"]}
 
 
-def describe_negatives(rows: list[dict[str, Any]]) -> str:
-    """Does the probe gain more from negatives at large d than at small d? Say what was measured."""
+def negatives_facts(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Does the probe gain more from negatives at large d than at small d? What the page says under the grid:
+    `case` "too_few" (fewer than two d or K), "waiting" (fewer than two complete rows) or "measured", with
+    K's extremes `lo_k` and `hi_k`, per complete d its probe `gain` (lowest K → highest, a fraction), its
+    `uniformity` (lowest K, highest K) and `rank` (at the highest K), whether the gain grew with d
+    (`helped`) and the probe's `spread` over the whole grid. None without rows."""
     if not rows:
-        return ""
+        return None
     dims = sorted({r["d"] for r in rows})
     ks = sorted({r["K"] for r in rows})
     if len(ks) < 2 or len(dims) < 2:
-        return "Sweep at least two values of d and of K to compare."
+        return {"case": "too_few"}
     cell = {(r["d"], r["K"]): r for r in rows}
     complete = [d for d in dims if (d, ks[0]) in cell and (d, ks[-1]) in cell]
     if len(complete) < 2:
-        return "Waiting for complete rows of the grid."
+        return {"case": "waiting"}
     lo_k, hi_k = ks[0], ks[-1]
     gain = {d: cell[(d, hi_k)]["linear_probe_acc"] - cell[(d, lo_k)]["linear_probe_acc"] for d in complete}
     probe = [r["linear_probe_acc"] for r in rows]
-    spread = max(probe) - min(probe)
-    text = (f"Probe accuracy from K={lo_k} to K={hi_k}: "
-            + "; ".join(f"d={d} {100 * g:+.1f} points" for d, g in gain.items()) + ". ")
-    if gain[complete[-1]] > gain[complete[0]] + 0.01 and gain[complete[-1]] > 0.005:
-        text += "More negatives helped more at the larger dimension, as the lecture argues. "
-    else:
-        text += (f"The lecture's claim (higher d needs more negatives) does not show in the probe at this budget: "
-                 f"it varies by {100 * spread:.1f} points over the whole grid. ")
-    uni = "; ".join(f"d={d} {cell[(d, lo_k)]['uniformity']:.2f} → {cell[(d, hi_k)]['uniformity']:.2f}"
-                    for d in complete)
-    rank = ", ".join(f"d={d}: {cell[(d, hi_k)]['effective_rank']:.1f}" for d in complete)
-    return text + (f"Uniformity (lower = more spread on the sphere) from K={lo_k} to K={hi_k}: {uni}. "
-                   f"Effective rank at K={hi_k}: {rank}.")
+    return {"case": "measured", "lo_k": lo_k, "hi_k": hi_k, "gain": gain,
+            "helped": gain[complete[-1]] > gain[complete[0]] + 0.01 and gain[complete[-1]] > 0.005,
+            "spread": max(probe) - min(probe),
+            "uniformity": {d: (cell[(d, lo_k)]["uniformity"], cell[(d, hi_k)]["uniformity"]) for d in complete},
+            "rank": {d: cell[(d, hi_k)]["effective_rank"] for d in complete}}
 
 
 def _ranks(values: list[float]) -> np.ndarray:
     return np.argsort(np.argsort(values)).astype(np.float64)
 
 
-def describe_temperature(rows: list[dict[str, Any]]) -> str:
-    """Do contrastive accuracy and probe accuracy pick the same temperature, and rank τ alike?"""
+def temperature_facts(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Do contrastive accuracy and probe accuracy pick the same temperature, and rank τ alike? The best τ
+    and accuracy by each, their rank correlation `rho` (NaN with two rows), the `verdict` ("apart": another
+    best τ, "reordered": the same best τ but ranked differently, "together") and the probe's `spread`
+    (below 0.01: within its noise). None with fewer than two rows."""
     if len(rows) < 2:
-        return ""
+        return None
     by_contrastive = max(rows, key=lambda r: r["contrastive_acc_test"])
     by_probe = max(rows, key=lambda r: r["linear_probe_acc"])
     rc = _ranks([r["contrastive_acc_test"] for r in rows])
     rp = _ranks([r["linear_probe_acc"] for r in rows])
     rho = float(np.corrcoef(rc, rp)[0, 1]) if len(rows) > 2 else float("nan")
     probe_spread = max(r["linear_probe_acc"] for r in rows) - min(r["linear_probe_acc"] for r in rows)
-    text = (f"Best contrastive accuracy at τ={by_contrastive['temperature']} "
-            f"({100 * by_contrastive['contrastive_acc_test']:.1f} %), best probe accuracy at "
-            f"τ={by_probe['temperature']} ({100 * by_probe['linear_probe_acc']:.1f} %); rank correlation of the "
-            f"two over τ: {rho:.2f}. ")
-    if by_contrastive is not by_probe:
-        text += "The temperature that solves the pretext task best is not the one that gives the best features."
-    elif not rho >= 0.8:
-        text += "Same best τ, but the two rank the temperatures differently."
-    else:
-        text += ("At this budget the two moved together; SimCLR's Table 5 gap (ImageNet, τ 0.05: 90.5 % contrastive "
-                 "but 59.7 % linear; τ 0.1: 87.8 % / 64.4 %) does not show here.")
-    if probe_spread < 0.01:
-        text += f" Caution: the probe varies by only {100 * probe_spread:.1f} points, within its noise."
-    return text
+    verdict = "apart" if by_contrastive is not by_probe else "reordered" if not rho >= 0.8 else "together"
+    return {"contrastive_tau": by_contrastive["temperature"], "contrastive_acc": by_contrastive["contrastive_acc_test"],
+            "probe_tau": by_probe["temperature"], "probe_acc": by_probe["linear_probe_acc"], "rho": rho,
+            "verdict": verdict, "spread": probe_spread}

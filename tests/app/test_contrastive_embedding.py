@@ -224,3 +224,101 @@ def test_baselines_start_with_train_and_train_reset_cycles_leave_no_thread(monke
           f"(the fresh paused run's), live runs {live_names()}")
     assert left, (live_names(), threading.active_count(), threads)
     assert sched.status()["waiting"] == 0 and sched.status()["running"] == 0  # the paused run holds no place
+
+
+# ---- languages: the sweeps' sentences, the charts and the page in Portuguese --------------------------------
+@pytest.fixture
+def speak(monkeypatch):
+    """speak("pt"): this test's texts and numbers in that language (outside a script run: English)."""
+    import app.i18n as i18n
+
+    return lambda lang: monkeypatch.setattr(i18n, "language", lambda: lang)
+
+
+def row(d, k, acc, uni=-2.0, rank=3.0):
+    return {"d": d, "K": k, "linear_probe_acc": acc, "uniformity": uni, "effective_rank": rank}
+
+
+def temp_row(tau, c, p):
+    return {"temperature": tau, "contrastive_acc_test": c, "linear_probe_acc": p}
+
+
+def test_the_sweeps_sentences_say_what_was_measured_in_both_languages(speak):
+    from app.embed_views import describe_negatives, describe_temperature, describe_why_cosine
+    from engine.embed.sweeps import negatives_facts, temperature_facts
+
+    flat = [row(4, 16, 0.97), row(4, 1024, 0.975), row(64, 16, 0.97), row(64, 1024, 0.971)]
+    assert "does not show" in describe_negatives(negatives_facts(flat))
+    claim = [row(4, 16, 0.90), row(4, 1024, 0.90), row(64, 16, 0.80), row(64, 1024, 0.92)]
+    text = describe_negatives(negatives_facts(claim))
+    assert "helped more at the larger dimension" in text and "d=64 +12.0 points" in text
+    assert text.startswith("Probe accuracy from K=16 to K=1024: d=4 +0.0 points; d=64 +12.0 points. More negatives")
+    assert "Effective rank at K=1024: d=4: 3.0, d=64: 3.0." in text
+    assert "at least two" in describe_negatives(negatives_facts([row(4, 16, 0.9), row(4, 64, 0.9)]))
+    apart = [temp_row(0.05, 0.9, 0.6), temp_row(0.5, 0.7, 0.8)]
+    assert "is not the one that gives the best features" in describe_temperature(temperature_facts(apart))
+    together = [temp_row(0.05, 0.5, 0.5), temp_row(0.2, 0.9, 0.9), temp_row(1.0, 0.1, 0.2)]
+    text = describe_temperature(temperature_facts(together))
+    assert "moved together" in text and "1.00" in text and "Caution" not in text
+    assert text.startswith("Best contrastive accuracy at τ=0.2 (90.0 %), best probe accuracy at τ=0.2 (90.0 %)")
+    flat_t = [temp_row(0.05, 0.1, 0.985), temp_row(0.1, 0.3, 0.99), temp_row(1.0, 0.2, 0.987)]
+    assert "within its noise" in describe_temperature(temperature_facts(flat_t))
+    facts = {"floor": 4.5, "l2_norm_first": 1.0, "l2_norm_min": 0.25, "l2_norm_last": 3.5, "l2_loss_min": 4.0,
+             "l2_steps_below_floor": 7, "cos_loss_min": 4.6, "cos_norm_first": 2.0, "cos_norm_last": 5.0}
+    why = describe_why_cosine(facts)
+    assert why.startswith("L2 variant: mean ‖z‖ went 1.00 → 0.25 (lowest) → 3.50 (last); its loss reached 4.000, "
+                          "below the cosine floor 4.500 on 7 steps. Cosine: lowest loss 4.600 ≥ floor 4.500")
+    assert describe_why_cosine(None) == describe_negatives(None) == describe_temperature(None) == ""
+
+    speak("pt")
+    text = describe_negatives(negatives_facts(claim))
+    assert "d=64 +12,0 pontos" in text and "ajudaram mais na dimensão maior" in text
+    text = describe_temperature(temperature_facts(together))
+    assert text.startswith("Melhor acurácia contrastiva com τ=0,2 (90,0 %)") and "1,00" in text
+    assert "andaram juntas" in text
+    assert "piso do cosseno 4,500 em 7 passos" in describe_why_cosine(facts)
+
+
+def test_charts_follow_the_language(speak):
+    import numpy as np
+
+    from app.embed_views import class_names, curves_figure, temperature_figure
+
+    c = {"step": np.array([1, 2], np.float32), "loss": np.array([3.0, 2.5], np.float32),
+         "contrastive_acc": None, "loss_floor": 2.0, "eval_step": np.array([2], np.float32),
+         "probe": np.array([0.5], np.float32), "knn": np.array([0.4], np.float32)}
+    fig = curves_figure(c, {"raw_pixels_acc": 0.9134}, 2)
+    assert fig.layout.separators == ".," and fig.layout.xaxis.title.text == "step"
+    assert [t.name for t in fig.data] == ["loss", "linear probe (test)", "kNN (test)", "raw pixels 91.3 %"]
+    assert class_names(("cat", "3")) == ("cat", "3")
+    speak("pt")
+    fig = curves_figure(c, {"raw_pixels_acc": 0.9134}, 2)
+    assert fig.layout.separators == ",." and fig.layout.xaxis.title.text == "passo"
+    assert [t.name for t in fig.data] == ["perda", "sonda linear (teste)", "kNN (teste)", "pixels brutos 91,3 %"]
+    arrays = {k: np.array([0.1, 1.0]) for k in ("temperature", "contrastive_acc_test", "linear_probe_acc")}
+    fig = temperature_figure(arrays)
+    assert fig.layout.separators == ",." and fig.layout.yaxis.title.text == "acurácia"
+    assert class_names(("cat", "half-disk", "3")) == ("gato", "semidisco", "3")
+
+
+def test_the_page_speaks_portuguese():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import MAIN, ROOT
+
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["lang"] = "pt"
+    at.run()
+    at.switch_page(str(ROOT / "pages" / "contrastive_embedding.py"))
+    at.run()
+    no_exception(at)
+    assert at.title[0].value == "Embedding contrastivo"
+    assert "**par positivo**" in markdown(at) and "Pressione **Treinar**" in at.info[0].value
+    assert at.radio(key="embed_map_mode").options == ["PCA (na hora)", "UMAP (quando pronto)"]
+    assert at.toggle(key="embed_map_images").label == "Imagens ao passar o mouse"
+    assert [t.label for t in at.tabs] == ["Por que cosseno?", "Negativos e dimensão", "Temperatura"]
+    assert "Pares positivos: uma imagem e vistas aleatórias dela" in [e.label for e in at.expander]
+    assert at.button(key="embed_temp_start").label == "Iniciar varredura"
+    assert "O mapa aparece depois da primeira avaliação." in captions(at)
+    at.radio(key="embed_map_mode").set_value("umap").run()  # a widget's labels bound to the page's language
+    no_exception(at)

@@ -1,4 +1,5 @@
-"""Sweeps as Trainers (schedules, rows, curves) and the sentences the page writes from their rows."""
+"""Sweeps as Trainers (schedules, rows, curves) and the facts the page writes its sentences from (the sentences
+themselves, in English and Portuguese: tests/app/test_contrastive_embedding.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from engine.embed.sweeps import (
     TemperatureSettings,
     WhyCosineSettings,
     build_sweep,
-    describe_negatives,
-    describe_temperature,
     negatives_and_dimension,
+    negatives_facts,
     summarise_why_cosine,
     temperature,
+    temperature_facts,
     why_cosine,
+    why_cosine_facts,
 )
 from engine.errors import SettingError
 from engine.run import Run, RunOptions
@@ -33,6 +35,10 @@ def test_why_cosine_trains_both_variants_step_for_step():
     s = summarise_why_cosine(sweep)
     assert s["simclr"]["loss_floor"] == s["simclr_l2"]["loss_floor"] > 0  # same τ, same floor
     assert s["simclr"]["steps_below_floor"] == 0  # the cosine loss cannot go below it
+    f = why_cosine_facts(sweep)
+    assert f["floor"] == s["simclr"]["loss_floor"] and f["cos_loss_min"] >= f["floor"]
+    assert f["l2_norm_first"] == s["simclr_l2"]["norm_first"] and f["l2_steps_below_floor"] >= 0
+    assert why_cosine_facts(why_cosine(BASE, WhyCosineSettings(steps=3))) is None  # no curves yet
 
 
 def test_grid_and_temperature_sweeps_make_one_row_per_cell():
@@ -61,21 +67,31 @@ def row(d, k, acc, uni=-2.0, rank=3.0):
     return {"d": d, "K": k, "linear_probe_acc": acc, "uniformity": uni, "effective_rank": rank}
 
 
-def test_negatives_text_reports_what_was_measured():
+def test_negatives_facts_report_what_was_measured():
     flat = [row(4, 16, 0.97), row(4, 1024, 0.975), row(64, 16, 0.97), row(64, 1024, 0.971)]
-    assert "does not show" in describe_negatives(flat)
-    claim = [row(4, 16, 0.90), row(4, 1024, 0.90), row(64, 16, 0.80), row(64, 1024, 0.92)]
-    text = describe_negatives(claim)
-    assert "helped more at the larger dimension" in text and "d=64 +12.0 points" in text
-    assert "at least two" in describe_negatives([row(4, 16, 0.9), row(4, 64, 0.9)])
+    f = negatives_facts(flat)
+    assert f["case"] == "measured" and not f["helped"] and f["spread"] == pytest.approx(0.005)
+    claim = [row(4, 16, 0.90), row(4, 1024, 0.90), row(64, 16, 0.80), row(64, 1024, 0.92, uni=-3.0, rank=7.5)]
+    f = negatives_facts(claim)
+    assert f["helped"] and (f["lo_k"], f["hi_k"]) == (16, 1024)
+    assert f["gain"] == pytest.approx({4: 0.0, 64: 0.12})
+    assert f["uniformity"][64] == (-2.0, -3.0) and f["rank"] == {4: 3.0, 64: 7.5}
+    assert negatives_facts([row(4, 16, 0.9), row(4, 64, 0.9)]) == {"case": "too_few"}
+    assert negatives_facts([row(4, 16, 0.9), row(4, 64, 0.9), row(8, 16, 0.9)]) == {"case": "waiting"}
+    assert negatives_facts([]) is None
 
 
-def test_temperature_text():
+def test_temperature_facts():
     t = lambda tau, c, p: {"temperature": tau, "contrastive_acc_test": c, "linear_probe_acc": p}
     apart = [t(0.05, 0.9, 0.6), t(0.5, 0.7, 0.8)]
-    assert "is not the one that gives the best features" in describe_temperature(apart)
+    f = temperature_facts(apart)
+    assert f["verdict"] == "apart" and (f["contrastive_tau"], f["probe_tau"]) == (0.05, 0.5)
+    assert f["rho"] != f["rho"]  # NaN: no rank correlation from two rows
     together = [t(0.05, 0.5, 0.5), t(0.2, 0.9, 0.9), t(1.0, 0.1, 0.2)]
-    text = describe_temperature(together)
-    assert "moved together" in text and "1.00" in text and "Caution" not in text
+    f = temperature_facts(together)
+    assert f["verdict"] == "together" and f["rho"] == pytest.approx(1.0) and f["spread"] == pytest.approx(0.7)
+    reordered = [t(0.05, 0.5, 0.2), t(0.2, 0.9, 0.9), t(1.0, 0.1, 0.5)]
+    assert temperature_facts(reordered)["verdict"] == "reordered"
     flat = [t(0.05, 0.1, 0.985), t(0.1, 0.3, 0.99), t(1.0, 0.2, 0.987)]
-    assert "within its noise" in describe_temperature(flat)
+    assert temperature_facts(flat)["spread"] < 0.01
+    assert temperature_facts(apart[:1]) is None
