@@ -16,30 +16,17 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.form import set_values, widget_key
+from app.i18n import language, message, num, texts
 from app.session import CLASS_TEXT, UNDO_SUFFIX, RunSlots, browser_token, may_train, read_only
 from engine.errors import SettingError
-from engine.run import FAILED, FINISHED, PAUSED, RUNNING, Run
+from engine.run import FAILED, FINISHED, IDLE, PAUSED, RUNNING, Run
 from engine.run.guard import learning_rate, lr_cut
 from engine.run_owners import QuotaExceeded, check_quota
 from engine.runfolder import RunFolder, attach, runs_root
 from engine.scheduler import TooManyJobs, default_scheduler, job_of, queue_run, release_run
 from engine.schema import Settings
 
-LABELS = {
-    "train": "Train", "resume": "Resume", "pause": "Pause", "step": "Step", "reset": "Reset",
-    "idle": "Ready: press Train.", "running": "Training", "paused": "Paused", "finished": "Finished",
-    "stopped": "Stopped", "failed": "Failed",
-    "changed": "The settings changed since this run started: Reset (or Train after it ends) applies them.",
-    "record": "Record to a run folder",
-    "record_help": "Train writes this run (settings, curves, snapshots, checkpoint) into a new folder under "
-                   "the runs folder ($ENERGY_LAB_RUNS, default runs/): follow it and compare it on the Runs page.",
-    "recording": "Run folder: `{path}` (see the Runs page)",
-    "record_failed": "Not recorded: {why}",
-    "waiting": "Waiting: {place} in line (this server trains {jobs} at a time); training starts by itself.",
-    "queued": "Waiting",
-    "undo": "Undo reset (back to step {step})",
-    "following": "Following the lecturer's run (read only)",
-}
+LABELS = texts("run_controls")  # the buttons' labels and the status line, read in the session's language
 # how often a waiting page looks at its place in line: each look redraws the page in the browser (~60 ms of a
 # core in headless Chromium) and runs a fragment on the server; the run itself starts the moment it is admitted
 WAIT_POLL_S = 5.0
@@ -55,11 +42,16 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     when the last one ended; it resumes a paused one. Reset replaces the run by a fresh, unstarted
     one with the current settings (its initial energy is shown at once).
 
+    `text` overrides labels of the section run_controls (e.g. {"train": "Sample"}), already in the session's
+    language. A page switched to by a "show me" button (`st.session_state["_autostart.<name>"]`, popped here)
+    acts as if Train were clicked, when its run is absent or fresh and this browser may train.
+
     On a follower's read-only slots (app/follow.py) no button is drawn: a caption, the followed run's place in
     line while it waits, and the followed run itself, which the page draws as its own.
     """
     t = {**LABELS, **(text or {})}
     run = slots.get(name)
+    autostart = st.session_state.pop(f"_autostart.{name}", False)
     if read_only(slots):
         st.caption(t["following"])
         follow_settings(run, config, key)
@@ -72,8 +64,10 @@ def run_controls(slots: RunSlots, name: str, config: object, make_run: Callable[
     c1, c2, c3, c4 = buttons.columns(4)
     paused = run is not None and run.state == PAUSED and run.step > 0
     label = t["resume"] if paused else t["train"]
-    if c1.button(label, key=f"{key}_train", type="primary", icon=":material/play_arrow:", width="stretch") \
-            and not waiting(run):  # a run waiting in line keeps its place
+    clicked = c1.button(label, key=f"{key}_train", type="primary", icon=":material/play_arrow:", width="stretch")
+    if autostart and (run is None or fresh(run) or run.state == IDLE) and may_train():
+        clicked = True  # a "show me" button sent the lecture here: as if Train were pressed
+    if clicked and not waiting(run):  # a run waiting in line keeps its place
         if run is None or run.state not in (RUNNING, PAUSED) or (
                 run.state == PAUSED and run.step == 0 and st.session_state.get(cfg_key) != config):
             run = slots.replace(name, make_run(config))
@@ -161,7 +155,7 @@ def offer_undo(slots: RunSlots, name: str, run: Run | None, key: str, t: dict[st
     if run is None or run.step > 0:
         slots.replace(undo_slot(name), None)
         return
-    st.button(t["undo"].format(step=old.step), key=f"{key}_undo", icon=":material/undo:",
+    st.button(t["undo"].format(step=num(old.step, 0)), key=f"{key}_undo", icon=":material/undo:",
               on_click=undo_reset, args=(slots, name, key))
 
 
@@ -176,20 +170,14 @@ def undo_reset(slots: RunSlots, name: str, key: str) -> None:
     st.session_state[f"_cfg_{key}"] = st.session_state.pop(f"_undo_cfg_{key}", None)
 
 
-CONTINUE = {"plain": "Continue from the rolled-back model",
-            "lr": "Continue from the rolled-back model (lr → {lr:.3g})",
-            "help": "Train on from the last good checkpoint (its step count kept) instead of starting over; "
-                    "the learning rate becomes the smaller one the experiment suggests."}
-
-
 def offer_continue(slots: RunSlots, name: str, run: Run, config: object, key: str) -> None:
     """After a divergence: a button that trains on from the rolled-back model at the suggested smaller lr."""
     if read_only(slots):
         return
     lr = learning_rate(run.trainer)
     cut = lr_cut(run.trainer)
-    label = CONTINUE["plain"] if lr is None else CONTINUE["lr"].format(lr=lr * cut)
-    st.button(label, key=f"{key}_continue", icon=":material/replay:", help=CONTINUE["help"],
+    label = LABELS["continue_plain"] if lr is None else LABELS["continue_lr"].format(lr=short_number(lr * cut))
+    st.button(label, key=f"{key}_continue", icon=":material/replay:", help=LABELS["continue_help"],
               on_click=continue_run, args=(slots, name, run, config, key, None if lr is None else cut))
 
 
@@ -216,7 +204,7 @@ def admit(run: Run, owner: str) -> bool:
     try:
         queue_run(run, owner)
     except TooManyJobs as exc:
-        st.error(str(exc))
+        st.error(message(exc))
         return False
     return True
 
@@ -228,7 +216,16 @@ def waiting(run: Run | None) -> bool:
 
 
 def ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+    """A place in line in the session's language: "19th" (en), "19º" (pt)."""
+    if language() == "pt":
+        return f"{num(n, 0)}º"
+    return f"{num(n, 0)}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def short_number(x: float) -> str:
+    """A learning rate or the like as `:.3g` writes it, with the session's decimal mark (0.0005 → "0,0005")."""
+    text = f"{x:.3g}"
+    return text.replace(".", ",") if language() == "pt" else text
 
 
 @st.fragment(run_every=WAIT_POLL_S)
@@ -239,7 +236,7 @@ def waiting_line(run: Run, t: dict[str, str]) -> None:
     if place == 0:
         st.rerun()
     jobs = default_scheduler().max_jobs
-    st.info(t["waiting"].format(place=ordinal(place), jobs=jobs), icon=":material/hourglass_top:")
+    st.info(t["waiting"].format(place=ordinal(place), jobs=num(jobs, 0)), icon=":material/hourglass_top:")
 
 
 def recorded_settings(config: Any) -> dict[str, dict[str, Any]]:
@@ -267,7 +264,7 @@ def record_run(run: Run, name: str, config: Any, text: dict[str, str], owner: st
     try:
         check_quota(owner)
     except QuotaExceeded as exc:
-        st.warning(text["record_failed"].format(why=exc))
+        st.warning(text["record_failed"].format(why=message(exc)))
         return
     settings = recorded_settings(config)
     experiment = next(iter(settings), name).split(".")[0]
@@ -285,7 +282,7 @@ def record_run(run: Run, name: str, config: Any, text: dict[str, str], owner: st
     try:
         folder = RunFolder.create(path, experiment, settings, browser=owner)
     except SettingError as exc:  # the runs folder cannot be written: train anyway, and say why
-        st.warning(text["record_failed"].format(why=exc))
+        st.warning(text["record_failed"].format(why=message(exc)))
         return
     attach(run, folder)
     _RECORDED[run] = path
@@ -298,15 +295,22 @@ def status_line(run: Run | None, text: dict[str, str] | None = None) -> None:
         return
     s = run.summary()
     label = t["queued"] if waiting(run) else t.get(s["state"], s["state"])
-    parts = [f"**{label}** · step {s['step']:,}", f"{s['steps_per_s']:.0f} steps/s"]
+    parts = [f"**{label}** · " + t["status_step"].format(step=num(s["step"], 0)),
+             t["status_rate"].format(rate=num(s["steps_per_s"], 0))]
     for k in ("kl", "nll"):
         if k in s:
-            parts.append(f"{k.upper()} {s[k]:.3f} nats")
+            parts.append(t["status_nats"].format(name=k.upper(), value=num(s[k], 3)))
     device = getattr(run.trainer, "device", None)
     if device is not None:
-        parts.append(f"on {device}")
+        parts.append(t["status_device"].format(device=device))
     st.markdown(" · ".join(parts))
     if s["state"] == FAILED:
-        st.error(s["message"])
+        st.error(failure_message(run, s["message"]))
     elif s["state"] == FINISHED:
-        st.success(f"{label}: {s['step']:,} steps in {s['seconds']:.1f} s.")
+        st.success(t["status_done"].format(label=label, steps=num(s["step"], 0), seconds=num(s["seconds"], 1)))
+
+
+def failure_message(run: Run, english: str) -> str:
+    """Why the run failed, in the session's language when the run's guard wrote it (a divergence)."""
+    failure = getattr(getattr(run, "guard", None), "failure", None)
+    return format(failure) if failure is not None and str(failure) == english else english

@@ -18,18 +18,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from app.i18n import num, plotly_separators, texts
 from engine.run.recording import thin
 from engine.run_owners import is_owner
 from engine.runfolder import RunInfo, read_metrics
 
-LABELS = {
-    "name": "run", "experiment": "experiment", "what": "method / data set", "state": "state", "step": "step",
-    "speed": "steps/s", "updated": "last update", "world": "processes", "stale": "not responding",
-    "never": "—", "ago_s": "{n:.0f} s ago", "ago_min": "{n:.0f} min ago", "ago_h": "{n:.1f} h ago",
-    "ago_d": "{n:.0f} d ago", "families": {"loss": "Loss", "accuracy": "Accuracy", "nats": "Nats (KL, NLL)"},
-    "map_pc": "principal component {i}",
-    "owner": "whose", "yours": "yours", "others": "another browser's", "cli": "terminal (read-only)",
-}
+LABELS = texts("runs_views")  # read in the session's language at each lookup
 BOOKKEEPING = frozenset({"kind", "run", "step", "t", "seconds"})  # fields of a metrics row that are not metrics
 MAX_STEP_ROWS = 20_000  # per run folder kept in the session; beyond it every other row is dropped
 MAX_POINTS = 2_000  # per trace sent to the browser
@@ -41,7 +35,7 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 # ---- the table ----------------------------------------------------------------------------------------
 def state_of(info: RunInfo) -> str:
     """The state shown: a running folder whose process stopped writing is "not responding"."""
-    return LABELS["stale"] if info.stale else info.state
+    return LABELS["stale"] if info.stale else LABELS.get(f"states.{info.state}", info.state)
 
 
 def method_and_data(settings: Mapping[str, Any]) -> str:
@@ -57,12 +51,12 @@ def ago(t: float | None, now: float | None = None) -> str:
         return LABELS["never"]
     n = max(0.0, (now or time.time()) - t)
     if n < 60:
-        return LABELS["ago_s"].format(n=n)
+        return LABELS["ago_s"].format(n=num(n, 0))
     if n < 3600:
-        return LABELS["ago_min"].format(n=n / 60)
+        return LABELS["ago_min"].format(n=num(n / 60, 0))
     if n < 86_400:
-        return LABELS["ago_h"].format(n=n / 3600)
-    return LABELS["ago_d"].format(n=n / 86_400)
+        return LABELS["ago_h"].format(n=num(n / 3600, 1))
+    return LABELS["ago_d"].format(n=num(n / 86_400, 0))
 
 
 def whose(info: RunInfo, token: str | None) -> str:
@@ -154,7 +148,7 @@ def family(metric: str) -> str:
 
 
 def family_title(name: str) -> str:
-    return LABELS["families"].get(name, name)
+    return LABELS.get(f"families.{name}", name)
 
 
 def metric_names(rows: Iterable[Mapping[str, Any]], kind: str | None = None) -> list[str]:
@@ -200,8 +194,9 @@ def curves_figure(title: str, traces: list[tuple[str, np.ndarray, np.ndarray, bo
         fig.add_scatter(x=np.asarray(x).tolist(), y=np.asarray(y).tolist(), name=name,
                         mode="lines+markers" if markers and len(x) < 200 else "lines",
                         line=dict(color=PALETTE[i % len(PALETTE)]))
-    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="step",
-                      uirevision=key, showlegend=True, legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=LABELS["x_step"],
+                      separators=plotly_separators(), uirevision=key, showlegend=True,
+                      legend=dict(orientation="h", y=-0.25))
     return fig
 
 
@@ -261,7 +256,7 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, key: str) -> go.Figure:
         sel = labels == c
         fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(c),
                                    marker=dict(size=4, opacity=0.7, color=PALETTE[i % len(PALETTE)])))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), uirevision=key,
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), uirevision=key, separators=plotly_separators(),
                       xaxis_title=LABELS["map_pc"].format(i=1), yaxis=dict(title=LABELS["map_pc"].format(i=2),
                                                                        scaleanchor="x"))
     return fig

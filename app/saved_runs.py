@@ -14,9 +14,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.i18n import texts
+from app.i18n import message, num, t, texts
 from app.run_controls import admit
-from app.session import CLASS_TEXT, READ_ONLY_TEXT, RunSlots, may_train, read_only
+from app.session import CLASS_TEXT, RunSlots, may_train, read_only, read_only_text
 from engine.errors import LabError
 from engine.run import IDLE, PAUSED, RUNNING, Run
 from engine.run_owners import delete_run, is_owner, save_copy
@@ -58,7 +58,7 @@ def _pick(names: list[str]) -> None:
 def _continue(path: Path, slots: RunSlots, root: Path) -> None:
     more = int(st.session_state.get("runs_more_steps") or 0)
     if read_only(slots):  # a follower continues nothing (the slots are the lecturer's)
-        _notice("info", READ_ONLY_TEXT.format(what="continue"))
+        _notice("info", format(read_only_text("continue")))
         return
     if not may_train():  # a class code is set and this browser has not given it: touch nothing
         _notice("error", CLASS_TEXT["needed"])
@@ -66,16 +66,18 @@ def _continue(path: Path, slots: RunSlots, root: Path) -> None:
     try:
         cont = continue_run(path, slots.owner, more, root=root)
     except LabError as exc:
-        _notice("error", str(exc))
+        _notice("error", message(exc))
         return
     run = slots.replace(SLOT, cont.run)
     _CONTINUED[run] = str(cont.path.resolve())
     admit(run, slots.owner)
     if job_of(run) is None and run.state == IDLE:  # refused by the scheduler (admit said why): not running
-        cont.folder.finish("stopped", message=TEXT["not_started"].format(why="this browser has too many jobs"))
+        # run.json keeps English (the CLI and every browser read it)
+        cont.folder.finish("stopped", message=t("saved_runs.not_started", lang="en").format(
+            why="this browser has too many jobs"))
         return
     end = run.options.max_steps or 0
-    _notice("success", TEXT["continuing"].format(name=cont.path.name, start=end - more, end=end))
+    _notice("success", TEXT["continuing"].format(name=cont.path.name, start=num(end - more, 0), end=num(end, 0)))
     _pick([cont.path.name])
 
 
@@ -92,7 +94,7 @@ def _save(path: Path, token: str, root: Path) -> None:
     try:
         new = save_copy(path, st.session_state.get("runs_save_name") or "", token, root)
     except LabError as exc:
-        _notice("error", str(exc))
+        _notice("error", message(exc))
         return
     _notice("success", TEXT["saved"].format(name=new.name))
     _pick([new.name])
@@ -103,7 +105,7 @@ def _delete(path: Path, token: str, root: Path, name: str, picked: list[str]) ->
     try:
         delete_run(path, token, root)
     except LabError as exc:
-        _notice("error", str(exc))
+        _notice("error", message(exc))
         return
     _notice("success", TEXT["deleted"].format(name=name))
     _pick([n for n in picked if n != name])
@@ -137,7 +139,7 @@ def run_actions(info: RunInfo, slots: RunSlots, root: Path, live: bool, picked: 
     with left:
         more = st.number_input(TEXT["more_steps"], min_value=1, max_value=MAX_MORE_STEPS, value=100, step=100,
                                key="runs_more_steps", disabled=live or not resumable)
-        st.button(TEXT["continue"].format(n=int(more)), key="runs_continue", type="primary",
+        st.button(TEXT["continue"].format(n=num(int(more), 0)), key="runs_continue", type="primary",
                   icon=":material/play_arrow:", disabled=live or not resumable,
                   help=TEXT["continue_help_yours"] if mine else TEXT["continue_help_copy"],
                   on_click=_continue, args=(info.path, slots, root))

@@ -29,7 +29,8 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from engine.errors import LabError
+from app.i18n import texts
+from engine.errors import LabError, Text
 from engine.run import Run
 from engine.scheduler import ServeSettings, release_run
 
@@ -88,6 +89,13 @@ class ReadOnlyError(LabError):
 
 
 READ_ONLY_TEXT = "This is a read-only view of the lecturer's runs (a follow link): it cannot {what} them."
+READ_ONLY_WHAT = {"replace": "replace or start", "stop": "stop", "continue": "continue"}
+
+
+def read_only_text(what: str) -> Text:
+    """The read-only view's refusal ("… it cannot stop them"), for `what` in READ_ONLY_WHAT; a message piece
+    (English in str(), the session's language in format())."""
+    return Text("session.read_only", READ_ONLY_TEXT, what=Text(f"session.read_only_{what}", READ_ONLY_WHAT[what]))
 
 
 class ReadOnlySlots(RunSlots):
@@ -109,10 +117,10 @@ class ReadOnlySlots(RunSlots):
         return self._followed.items()
 
     def replace(self, name: str, run: Run | None) -> Run | None:
-        raise ReadOnlyError(READ_ONLY_TEXT.format(what="replace or start"))
+        raise ReadOnlyError.of(read_only_text("replace"))
 
     def stop_all(self) -> None:
-        raise ReadOnlyError(READ_ONLY_TEXT.format(what="stop"))
+        raise ReadOnlyError.of(read_only_text("stop"))
 
     def __len__(self) -> int:
         return len(self._followed.items())
@@ -334,15 +342,7 @@ def followed_slots() -> RunSlots | None:
 
 
 # ---- the class code ------------------------------------------------------------------------------
-CLASS_TEXT = {
-    "title": "Class code",
-    "ask": "This server trains only for the class: type the code your lecturer gave you. Pages can be looked at "
-           "without it.",
-    "wrong": "That is not the class code.",
-    "too_many": "Too many wrong codes from this browser: ask your lecturer.",
-    "ok": "Class code accepted: you can train.",
-    "needed": "Training on this server needs the class code (in the sidebar).",
-}
+CLASS_TEXT = texts("session")  # the class code's texts (and the read-only view's), in the session's language
 MAX_CODE_TRIES = 10  # wrong codes one session may try (the code is short: no guessing it from a page)
 
 

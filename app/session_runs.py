@@ -18,7 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.i18n import texts
+from app.i18n import num, texts
 from app.pages_index import PAGES, page_title
 from app.run_controls import admit, ordinal
 from app.session import RunSlots, read_only, run_slots
@@ -27,10 +27,10 @@ from engine.scheduler import job_of, release_run
 
 TEXT = texts("session_runs")
 # what a page's second or third slot holds, shown after the page's title ("Contrastive divergence & PCD · sampler")
-ROLES = {
-    "cd_sample": "sampler", "cd_dimension": "dimension sweep", "dae_sweep": "σ sweep",
-    "embed_baselines": "baselines", "embed_supervised": "supervised baseline", "embed_sweep": "sweep",
-    "iebm_sample": "sampler", "iebm_dimension": "dimension sweep", "runs_continue": "continued run",
+ROLES = {  # slot → its role's text key (role_<name> in the section session_runs)
+    "cd_sample": "sampler", "cd_dimension": "dimension", "dae_sweep": "sigma_sweep",
+    "embed_baselines": "baselines", "embed_supervised": "supervised", "embed_sweep": "sweep",
+    "iebm_sample": "sampler", "iebm_dimension": "dimension", "runs_continue": "continued",
 }
 # slot name (or its prefix before "_" / "-") → the page stem it belongs to (app/pages_index.py)
 SLOT_PAGES = {
@@ -69,7 +69,7 @@ def label_of(slot: str) -> str:
         return slot
     role = _prefixed(slot, ROLES)
     title = page_title(stem)
-    return f"{title} · {role}" if role else title
+    return f"{title} · {TEXT[f'role_{role}']}" if role else title
 
 
 @dataclass(frozen=True)
@@ -174,14 +174,14 @@ def _page_link(slot: str) -> None:
 
 
 def _format_rate(rate: float) -> str:
-    return f"{rate:.1f}" if rate < 10 else f"{rate:,.0f}"
+    return num(rate, 1) if rate < 10 else num(rate, 0)
 
 
 def status_text(row: RunRow) -> str:
     """"Training · step 1,234 · 45 steps/s", "Waiting: 2nd in line · step 0", "Paused · step 300"…"""
     state = TEXT["waiting"].format(place=ordinal(row.place)) if row.state == "waiting" else TEXT.get(row.state,
                                                                                                   row.state)
-    parts = [f"**{state}**", TEXT["step"].format(step=row.step)]
+    parts = [f"**{state}**", TEXT["step"].format(step=num(row.step, 0))]
     if row.rate is not None:
         parts.append(TEXT["rate"].format(rate=_format_rate(row.rate)))
     return " · ".join(parts)
@@ -191,11 +191,11 @@ def _ended_lines(rows: list[RunRow]) -> None:
     """Ended runs, dim: one line each up to ENDED_SHOWN, else one line that counts them by state."""
     if len(rows) <= ENDED_SHOWN:
         for r in rows:
-            st.caption(TEXT["ended_line"].format(label=label_of(r.slot), state=TEXT[r.state], step=r.step))
+            st.caption(TEXT["ended_line"].format(label=label_of(r.slot), state=TEXT[r.state], step=num(r.step, 0)))
         return
     counts = {s: sum(r.state == s for r in rows) for s in (FINISHED, STOPPED, FAILED)}
-    states = ", ".join(f"{n} {TEXT[s].lower()}" for s, n in counts.items() if n)
-    st.caption(TEXT["ended_count"].format(n=len(rows), states=states))
+    states = ", ".join(TEXT["count_state"].format(n=num(n, 0), state=TEXT[s].lower()) for s, n in counts.items() if n)
+    st.caption(TEXT["ended_count"].format(n=num(len(rows), 0), states=states))
 
 
 def _draw(slots: RunSlots, was_live: bool) -> None:
@@ -223,7 +223,7 @@ def _draw(slots: RunSlots, was_live: bool) -> None:
     again = resumable(slots, st.session_state.get(_PAUSED, []))
     # forget those resumed since (or replaced): a run paused later on its own page is not offered here
     st.session_state[_PAUSED] = [(slot, id(run)) for slot, run in slots.items() if any(run is r for r in again)]
-    if again and st.button(TEXT["resume"].format(n=len(again)), key="session_runs_resume",
+    if again and st.button(TEXT["resume"].format(n=num(len(again), 0)), key="session_runs_resume",
                            icon=":material/play_arrow:", help=TEXT["resume_help"], width="stretch") \
             and resume(slots, again):  # one refused (it says why): the rest stay offered, pruned as they resume
         st.rerun()

@@ -23,9 +23,9 @@ from urllib.parse import quote, urlencode
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from app.i18n import texts
+from app.i18n import message, num, texts
 from engine.errors import SettingError
-from engine.schema import Settings, Spec
+from engine.schema import Settings, Spec, not_allowed
 
 MAX_PARAM_CHARS = 2000  # longer values are not read (no setting's text comes near; a hostile link may)
 MAX_WARNINGS = 5  # a link with more bad parameters gets these and a count, not a page of warnings
@@ -60,10 +60,9 @@ def parse_param(spec: Spec, text: str, narrowed: Iterable[Any] | None = None) ->
     if len(text) > MAX_PARAM_CHARS:
         raise SettingError(TEXT["too_long"].format(name=spec.name, n=MAX_PARAM_CHARS), setting=spec.name)
     value = spec.parse(text)
-    why = spec.problem(value)
+    why = spec.problem_text(value)
     if why is not None:
-        raise SettingError(f"{spec.name} = {text!r} is not allowed ({why}): it must be {spec.allowed()}",
-                           setting=spec.name, value=text)
+        raise SettingError.of(not_allowed(spec.name, text, why, spec.allowed_text()), setting=spec.name, value=text)
     value = spec.normalise(value)
     if narrowed is not None:
         offered = tuple(narrowed)
@@ -95,9 +94,9 @@ def read_params(cls: type[Settings], key: str, params: Mapping[str, str], settab
         try:
             values[name] = parse_param(specs[name], text, choices.get(name))
         except SettingError as exc:
-            warnings.append(_warning(param, text, str(exc)))
+            warnings.append(_warning(param, text, message(exc)))
     if len(warnings) > MAX_WARNINGS:
-        warnings[MAX_WARNINGS:] = [TEXT["more"].format(n=len(warnings) - MAX_WARNINGS)]
+        warnings[MAX_WARNINGS:] = [TEXT["more"].format(n=num(len(warnings) - MAX_WARNINGS, 0))]
     return values, warnings
 
 

@@ -30,7 +30,7 @@ from typing import ClassVar
 
 import torch
 
-from engine.errors import LabError
+from engine.errors import LabError, Text
 from engine.run import FAILED, FINISHED, PAUSED, STOPPED, Run
 from engine.schema import Settings, setting
 
@@ -142,10 +142,11 @@ class Scheduler:
         with self._lock:
             held = sum(j.owner == owner for j in (*self._running, *self._line))
             if held >= self.session_jobs:
-                raise TooManyJobs(
-                    f"This browser already has {held} jobs running or waiting, the most one browser may have "
-                    f"({ENVIRONMENT['session_jobs']} = {self.session_jobs}): stop or pause one, or let one "
-                    "finish, then press again.", setting=ENVIRONMENT["session_jobs"])
+                raise TooManyJobs.of(Text(
+                    "errors.too_many_jobs", "This browser already has {held} jobs running or waiting, the most one "
+                    "browser may have ({variable} = {most}): stop or pause one, or let one finish, then press again.",
+                    held=held, variable=ENVIRONMENT["session_jobs"], most=self.session_jobs),
+                    setting=ENVIRONMENT["session_jobs"])
             job = Job(owner, name, start, self, self._clock())
             self._line.append(job)
             ready = self._admit()

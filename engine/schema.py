@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar, Union
 
-from engine.errors import SettingError
+from engine.errors import SettingError, Text
 
 SCHEMA_VERSION_KEY = "schema_version"
 NONE_WORDS = ("none", "off", "auto", "")  # how a nullable setting is left unset in text (CLI, URL)
@@ -74,53 +74,73 @@ class Spec:
 
     def allowed(self) -> str:
         """What the declaration admits, in words."""
+        return str(self.allowed_text())
+
+    def allowed_text(self) -> Text:
+        """`allowed()` as a message piece (engine/errors.py's `Text`: English, or the page's language)."""
         if self.many:
-            one = dataclasses.replace(self, many=False, nullable=False).allowed()
-            return f"a comma-separated list of 1 to {self.max_items} values, each {one}"
+            one = dataclasses.replace(self, many=False, nullable=False).allowed_text()
+            return Text("errors.allowed.many", "a comma-separated list of 1 to {n} values, each {one}",
+                        n=self.max_items, one=one)
         if self.kind is bool:
-            text = "true or false"
+            text = Text("errors.allowed.bool", "true or false")
         elif self.kind is str:
             choices = self.allowed_choices()
-            text = (f"one of {', '.join(map(str, choices))}" if choices is not None
-                    else f"text of the form {self.pattern}" if self.pattern else "any text")
+            text = (Text("errors.allowed.choices", "one of {choices}", choices=", ".join(map(str, choices)))
+                    if choices is not None else
+                    Text("errors.allowed.pattern", "text of the form {pattern}", pattern=self.pattern)
+                    if self.pattern else Text("errors.allowed.text", "any text"))
         else:
-            noun = "an integer" if self.kind is int else "a number"
+            noun = Text("errors.allowed.integer", "an integer") if self.kind is int else \
+                Text("errors.allowed.number", "a number")
             low = f"≥ {_fmt(self.ge)}" if self.ge is not None else f"> {_fmt(self.gt)}" if self.gt is not None else ""
             high = f"≤ {_fmt(self.le)}" if self.le is not None else f"< {_fmt(self.lt)}"
             if self.ge is not None and self.le is not None:
-                text = f"{noun} from {_fmt(self.ge)} to {_fmt(self.le)}"
+                text = Text("errors.allowed.range", "{noun} from {low} to {high}", noun=noun, low=_fmt(self.ge),
+                            high=_fmt(self.le))
+            elif low:
+                text = Text("errors.allowed.bounds", "{noun} {low} and {high}", noun=noun, low=low, high=high)
             else:
-                text = f"{noun} {low} and {high}" if low else f"{noun} {high}"
-        return f"{text}, or none ({self.none})" if self.nullable else text
+                text = Text(None, "{noun} {high}", noun=noun, high=high)
+        if not self.nullable:
+            return text
+        none = Text(f"setting.{self.key}.none", self.none) if self.key else self.none
+        return Text("errors.allowed.or_none", "{text}, or none ({none})", text=text, none=none)
 
     def problem(self, value: Any) -> str | None:
         """Why `value` is not allowed, or None when it is."""
+        why = self.problem_text(value)
+        return None if why is None else str(why)
+
+    def problem_text(self, value: Any) -> Text | None:
+        """`problem()` as a message piece (engine/errors.py's `Text`), or None when `value` is allowed."""
         if value is None:
-            return None if self.nullable else "it cannot be left unset"
+            return None if self.nullable else _why("unset", "it cannot be left unset")
         if self.many:
             if not isinstance(value, tuple | list) or not 1 <= len(value) <= self.max_items:
-                return f"not a list of 1 to {self.max_items} values"
+                return _why("not_list", "not a list of 1 to {n} values", n=self.max_items)
             one = dataclasses.replace(self, many=False, nullable=False)
-            return next((why for v in value if (why := one.problem(v)) is not None), None)
+            return next((why for v in value if (why := one.problem_text(v)) is not None), None)
         if self.kind is bool:
-            return None if isinstance(value, bool) else "wrong type"
+            return None if isinstance(value, bool) else _why("wrong_type", "wrong type")
         if self.kind is str:
             if not isinstance(value, str):
-                return "wrong type"
+                return _why("wrong_type", "wrong type")
             choices = self.allowed_choices()
             if choices is not None and value not in choices:
-                return "not one of the choices"
-            return None if self.pattern is None or re.fullmatch(self.pattern, value) else "not of the right form"
+                return _why("not_choice", "not one of the choices")
+            return None if self.pattern is None or re.fullmatch(self.pattern, value) else \
+                _why("wrong_form", "not of the right form")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            return "wrong type"
+            return _why("wrong_type", "wrong type")
         if self.kind is int and not isinstance(value, numbers.Integral):
-            return "not an integer"
+            return _why("not_integer", "not an integer")
         if not math.isfinite(value):
-            return "not finite"
+            return _why("not_finite", "not finite")
         if (self.ge is not None and value < self.ge) or (self.gt is not None and value <= self.gt):
-            return "too small"
+            return _why("too_small", "too small")
         if (self.le is not None and value > self.le) or (self.lt is not None and value >= self.lt):
-            return "too large"
+            return _why("too_large", "too large")
         return None
 
     def normalise(self, value: Any) -> Any:
@@ -158,8 +178,19 @@ class Spec:
                 return float(raw)
             return raw
         except ValueError:
-            raise SettingError(f"{self.name} = {text!r} is not allowed: it must be {self.allowed()}",
-                               setting=self.name, value=text) from None
+            raise SettingError.of(Text("errors.unreadable", "{name} = {value} is not allowed: it must be {allowed}",
+                                       name=self.name, value=repr(text), allowed=self.allowed_text()),
+                                  setting=self.name, value=text) from None
+
+
+def _why(key: str, english: str, **params: Any) -> Text:
+    return Text(f"errors.why.{key}", english, **params)
+
+
+def not_allowed(name: str, value: Any, why: Text, allowed: Text) -> Text:
+    """"lr = 2.0 is not allowed (too large): it must be a number > 0 and ≤ 1" (the shown value: `value`'s repr)."""
+    return Text("errors.not_allowed", "{name} = {value} is not allowed ({why}): it must be {allowed}",
+                name=name, value=repr(value), why=why, allowed=allowed)
 
 
 def _fmt(x: float | None) -> str:
@@ -197,6 +228,11 @@ class Rule:
     message: str
 
 
+def rule_text(experiment: str, rule: Rule) -> Text:
+    """A rule's message as a message piece: catalogue key errors.rules.<experiment>.<its settings, joined by _>."""
+    return Text(f"errors.rules.{experiment}.{'_'.join(rule.settings)}", rule.message)
+
+
 class Settings:
     """Mixin for an experiment's settings dataclass (see the module docstring)."""
 
@@ -221,7 +257,8 @@ class Settings:
             return cls.from_text(texts)
         except SettingError as exc:
             var = cls.environment.get(exc.setting or "", exc.setting)
-            raise SettingError(f"{var}: {exc}", setting=var, value=exc.value) from None
+            raise SettingError.of(Text("errors.environment", "{var}: {error}", var=var, error=exc.text), setting=var,
+                                  value=exc.value) from None
 
     # ---- the declaration ---------------------------------------------------------------------------
     @classmethod
@@ -233,23 +270,24 @@ class Settings:
         try:
             return cls.specs()[name]
         except KeyError:
-            raise SettingError(f"unknown setting {name!r} for {cls.experiment}; known: "
-                               f"{', '.join(cls.specs())}", setting=name) from None
+            raise SettingError.of(Text("errors.unknown_setting", "unknown setting {name} for {experiment}; known: "
+                                       "{known}", name=repr(name), experiment=cls.experiment,
+                                       known=", ".join(cls.specs())), setting=name) from None
 
     # ---- validation ------------------------------------------------------------------------------
     def __post_init__(self) -> None:
         specs = self.specs()
         for name, spec in specs.items():
             value = getattr(self, name)
-            why = spec.problem(value)
+            why = spec.problem_text(value)
             if why is not None:
-                raise SettingError(f"{name} = {value!r} is not allowed ({why}): it must be {spec.allowed()}",
-                                   setting=name, value=value)
+                raise SettingError.of(not_allowed(name, value, why, spec.allowed_text()), setting=name, value=value)
             object.__setattr__(self, name, spec.normalise(value))
         for rule in self.rules:
             if not rule.check(self):
                 shown = ", ".join(f"{n} = {getattr(self, n)!r}" for n in rule.settings)
-                raise SettingError(f"{shown}: {rule.message}", setting=rule.settings[0])
+                text = Text("errors.rule", "{shown}: {rule}", shown=shown, rule=rule_text(self.experiment, rule))
+                raise SettingError.of(text, setting=rule.settings[0])
 
     # ---- layered defaults ------------------------------------------------------------------------
     @classmethod
@@ -296,13 +334,15 @@ class Settings:
         """Read a dict written by `to_dict` (any earlier schema version): migrate, reject unknown keys,
         fill missing settings from the layered defaults, validate."""
         if not isinstance(data, Mapping):
-            raise SettingError(f"{cls.experiment} settings must be a mapping, not {type(data).__name__}")
+            raise SettingError.of(Text("errors.not_mapping", "{experiment} settings must be a mapping, not {type}",
+                                       experiment=cls.experiment, type=type(data).__name__))
         values = dict(data)
         version = values.pop(SCHEMA_VERSION_KEY, cls.schema_version)
         if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= cls.schema_version:
-            raise SettingError(f"{SCHEMA_VERSION_KEY} = {version!r} is not allowed: this version of Energy Lab "
-                               f"reads {cls.experiment} settings of versions 1 to {cls.schema_version}",
-                               setting=SCHEMA_VERSION_KEY, value=version)
+            raise SettingError.of(Text("errors.schema_version", "{setting} = {value} is not allowed: this version of "
+                                       "Energy Lab reads {experiment} settings of versions 1 to {version}",
+                                       setting=SCHEMA_VERSION_KEY, value=repr(version), experiment=cls.experiment,
+                                       version=cls.schema_version), setting=SCHEMA_VERSION_KEY, value=version)
         for v in range(version, cls.schema_version):
             values = cls.migrations[v](values)
         return cls.create(**values)

@@ -126,6 +126,9 @@ class TrainerBase:
 
     #: appended to the message of a run that diverged; name only settings this experiment has
     failure_advice: str = "Try a lower learning rate."
+    #: its text key in the language catalogues (a page shows the advice in its language); a class that declares its
+    #: own advice and no key is read under errors.advice.<class name> (engine/run/guard.py's `advice_text`)
+    failure_advice_key: str | None = None
     step_count: int = 0
     gen: torch.Generator
 

@@ -14,7 +14,7 @@ import streamlit as st
 from app import runs_views as draw
 from app import saved_runs
 from app.exports import chart, csv_button
-from app.i18n import texts
+from app.i18n import message, num, texts
 from app.session import run_slots
 from engine.errors import DataError
 from engine.runfolder import RunInfo, latest_snapshot, list_runs, read_run, runs_root
@@ -64,7 +64,7 @@ def fresh(info: RunInfo) -> RunInfo | None:
     try:
         return read_run(info.path)
     except DataError as exc:
-        st.warning(TEXT["unreadable"].format(name=info.name, why=exc))
+        st.warning(TEXT["unreadable"].format(name=info.name, why=message(exc)))
         return None
 
 
@@ -75,14 +75,14 @@ def live(info: RunInfo) -> bool:
 def status(info: RunInfo) -> None:
     c = st.columns(5)
     c[0].metric(TEXT["state"], draw.state_of(info))
-    c[1].metric(TEXT["step"], f"{info.step:,}")
-    c[2].metric(TEXT["speed"], f"{info.steps_per_s:,.1f}")
+    c[1].metric(TEXT["step"], num(info.step, 0))
+    c[2].metric(TEXT["speed"], num(info.steps_per_s, 1))
     c[3].metric(TEXT["updated"], draw.ago(info.updated))
-    c[4].metric(TEXT["world"], info.world_size)
+    c[4].metric(TEXT["world"], num(info.world_size, 0))
     if info.stale:
         st.warning(TEXT["stale"])
     elif info.message:
-        (st.error if info.state == "failed" else st.caption)(TEXT["message"].format(state=info.state,
+        (st.error if info.state == "failed" else st.caption)(TEXT["message"].format(state=draw.state_of(info),
                                                                                      message=info.message))
 
 
@@ -129,7 +129,7 @@ def follow(first: RunInfo) -> None:
         try:
             snap = latest_snapshot(first.path)
         except DataError as exc:
-            st.warning(str(exc))
+            st.warning(message(exc))
             return
         if snap is None or "map_z" not in snap[1] or "map_labels" not in snap[1]:
             return
@@ -138,7 +138,7 @@ def follow(first: RunInfo) -> None:
         if cached is None or cached[0] != (str(first.path), step):
             cached = ss["runs_map"] = ((str(first.path), step), draw.principal_plane(arrays["map_z"]),
                                        arrays["map_labels"])
-        st.subheader(TEXT["map"].format(step=f"{step:,}"))
+        st.subheader(TEXT["map"].format(step=num(step, 0)))
         chart(draw.map_figure(cached[1], cached[2], f"runs-map-{first.name}"), "runs_map_chart",
               TEXT["file_map"].format(name=first.name), width="stretch")
 

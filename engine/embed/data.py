@@ -26,7 +26,7 @@ from engine.datafiles import read_cifar_batch, read_idx_images, read_idx_labels
 from engine.download import download as fetch
 from engine.embed.imageset import ImageSet, split_train_test
 from engine.embed.shapes import make_shapes
-from engine.errors import DataError, SettingError
+from engine.errors import DataError, SettingError, Text
 
 Tensor = torch.Tensor
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -122,14 +122,17 @@ def data_root(data_dir: str | Path | None = None) -> Path:
     return Path(data_dir or os.environ.get("ENERGY_LAB_DATA") or DEFAULT_DATA_DIR)
 
 
-def missing_files(name: str, data_dir: str | Path | None = None) -> str | None:
-    """None when `name` can be loaded without a download, else what is missing (cheap: no reading)."""
+def missing_files(name: str, data_dir: str | Path | None = None) -> Text | None:
+    """None when `name` can be loaded without a download, else what is missing (cheap: no reading): English as
+    `str()`, the page's language inside a page's formatted message (engine/errors.py `Text`)."""
     root = data_root(data_dir)
     if name in ("mnist", "fashion_mnist") and _idx_folder(root, name) is None:
-        return f"{name}: the IDX files are not in {root / name} (gzip or not)"
+        return Text("embed_engine.missing.idx", "{name}: the IDX files are not in {folder} (gzip or not)",
+                    name=name, folder=str(root / name))
     if name == "cifar10" and not any((f / "test_batch").exists() for f in
                                      (root / "cifar-10-batches-py", root / "cifar10" / "cifar-10-batches-py")):
-        return f"cifar10: the python batches are not in {root / 'cifar-10-batches-py'}"
+        return Text("embed_engine.missing.cifar", "cifar10: the python batches are not in {folder}",
+                    folder=str(root / "cifar-10-batches-py"))
     return None
 
 

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.errors import SettingError
+from engine.errors import Number, SettingError, Text
 from engine.scheduler import ServeSettings
 
 MIB, GIB = 2**20, 2**30
@@ -70,6 +70,7 @@ EMBED_SHAPES = {"digits": (1, 8, 1258, 539), "shapes": (3, 32, 6000, 2000), "mni
 HEADS = {"pirl": 2}  # projection heads a method trains (PIRL: f and g); the others one
 KEY_ENCODER = ("moco",)  # methods that keep a momentum copy of the encoder and head
 
+# the refusal's English; engine/errors.py's Text pieces key them errors.memory.<name> for the pages' languages
 TEXT = {
     "refused": "{model} on {dataset} at batch {batch} needs about {need}; this server allows {allowed} per job: "
                "{advice}.",
@@ -79,9 +80,22 @@ TEXT = {
     "hint_embed": "choose the small CNN encoder, a smaller width or fewer training images",
     "hint_image_ebm": "choose the small CNN energy, a smaller width, image size or replay buffer",
     "persistent": "the model, its optimiser, the images and the buffers",
+    "encoder_width": "{model} (width {width})",
+    "energy_width": "{model} (width {width}, {size}×{size})",
+    "gb": "{n} GB",
+    "mb": "{n} MB",
     "encoders": {"small_cnn": "The small CNN", "resnet18": "ResNet-18"},
     "energies": {"cnn": "The small CNN energy", "resnet": "The ResNet-style energy"},
 }
+
+
+def _text(name: str, **params: Any) -> Text:
+    return Text(f"errors.memory.{name}", TEXT[name], **params)
+
+
+def _named(table: str, name: str) -> Text | str:
+    english = TEXT[table].get(name)
+    return name if english is None else Text(f"errors.memory.{table}.{name}", english)
 
 
 # ---- the estimate ------------------------------------------------------------------------------------
@@ -326,8 +340,8 @@ def memory_budget(device: torch.device | str = "cpu", environ: Mapping[str, str]
     return available // serve.jobs()
 
 
-def _size(n: float) -> str:
-    return f"{n / GIB:.1f} GB" if n >= GIB else f"{n / MIB:.0f} MB"
+def _size(n: float) -> Text:
+    return _text("gb", n=Number(n / GIB, 1)) if n >= GIB else _text("mb", n=Number(n / MIB, 0))
 
 
 def _fitting_batch(est: Estimate, budget: int, world: int, limit: int, step: int, least: int = MIN_BATCH) -> int:
@@ -338,10 +352,9 @@ def _fitting_batch(est: Estimate, budget: int, world: int, limit: int, step: int
     return b if b >= max(least, step) else 0
 
 
-def _refuse(model: str, dataset: str, batch: int, need: int, budget: int, advice: str) -> SettingError:
-    return SettingError(TEXT["refused"].format(model=model, dataset=dataset, batch=batch, need=_size(need),
-                                               allowed=_size(budget), advice=advice),
-                        setting="batch_size", value=batch)
+def _refuse(model: Text, dataset: str, batch: int, need: int, budget: int, advice: Text) -> SettingError:
+    return SettingError.of(_text("refused", model=model, dataset=dataset, batch=batch, need=_size(need),
+                                 allowed=_size(budget), advice=advice), setting="batch_size", value=batch)
 
 
 def check_fits(config: Any, device: torch.device | str = "cpu", data: Any = None, *, supervised: bool = False,
@@ -359,16 +372,15 @@ def check_fits(config: Any, device: torch.device | str = "cpu", data: Any = None
     _, _, n_train, _ = embed_shape(config, data)
     step = world_size * (config.bn_groups if config.method in KEY_ENCODER and not supervised else 1)
     fits = _fitting_batch(est, budget, world_size, min(config.batch_size, n_train), step)
-    advice = TEXT["batch_fits"].format(batch=fits) if fits else ""
+    first = _text("batch_fits", batch=fits) if fits else _text("nothing_fits", what=_text("persistent"),
+                                                                 fixed=_size(est.persistent), hint=_text("hint_embed"))
+    more: Text | str = ""
     if config.encoder != "small_cnn":
         small = config.with_(encoder="small_cnn")
         if embed_estimate(small, device, data, supervised=supervised, world_size=world_size).at(local) <= budget:
-            advice += TEXT["or_encoder"].format(batch=config.batch_size)
-    if not fits:
-        advice = TEXT["nothing_fits"].format(what=TEXT["persistent"], fixed=_size(est.persistent),
-                                             hint=TEXT["hint_embed"]) + advice
-    model = TEXT["encoders"].get(config.encoder, config.encoder) + f" (width {config.width})"
-    raise _refuse(model, config.dataset, config.batch_size, need, budget, advice)
+            more = _text("or_encoder", batch=config.batch_size)
+    model = _text("encoder_width", model=_named("encoders", config.encoder), width=config.width)
+    raise _refuse(model, config.dataset, config.batch_size, need, budget, Text(None, "{a}{b}", a=first, b=more))
 
 
 def check_image_ebm_fits(config: Any, device: torch.device | str = "cpu", images: Any = None, *,
@@ -383,9 +395,9 @@ def check_image_ebm_fits(config: Any, device: torch.device | str = "cpu", images
         return
     limit = min(config.batch_size, config.buffer) if config.method == "pcd" else config.batch_size
     fits = _fitting_batch(est, budget, 1, limit, 1, least=IMAGE_EBM_MIN_BATCH)
-    advice = (TEXT["batch_fits"].format(batch=fits) if fits else
-              TEXT["nothing_fits"].format(what=TEXT["persistent"], fixed=_size(est.persistent),
-                                          hint=TEXT["hint_image_ebm"]))
+    advice = (_text("batch_fits", batch=fits) if fits else
+              _text("nothing_fits", what=_text("persistent"), fixed=_size(est.persistent),
+                    hint=_text("hint_image_ebm")))
     size = images.size if images is not None else (config.image_size or IMAGE_EBM_SETS[config.dataset][0])
-    model = TEXT["energies"].get(config.model, config.model) + f" (width {config.width}, {size}×{size})"
+    model = _text("energy_width", model=_named("energies", config.model), width=config.width, size=size)
     raise _refuse(model, config.dataset, config.batch_size, need, budget, advice)

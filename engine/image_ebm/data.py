@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.errors import DataError
+from engine.errors import DataError, Text
 
 Tensor = torch.Tensor
 DATASETS = ("digits", "mnist", "fashion_mnist", "shapes")
@@ -113,7 +113,7 @@ def other_images(name: str, size: int, data_dir: str | None = None) -> Images | 
         return None
 
 
-def missing(name: str, data_dir: str | None = None) -> str | None:
+def missing(name: str, data_dir: str | None = None) -> Text | None:
     """None when `name` can be read here, else what is missing (cheap: no reading)."""
     from engine.embed.data import missing_files
 

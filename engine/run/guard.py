@@ -4,12 +4,15 @@ what to continue with (a smaller learning rate, applied to the optimisers only w
 from __future__ import annotations
 
 import cmath
+import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+
+from engine.errors import Text
 
 DEFAULT_ADVICE = "Try a lower learning rate."
 LR_CUT = 0.5  # a diverged run is offered to continue at this fraction of its learning rate
@@ -74,6 +77,7 @@ class Guard:
         self.model_lock = model_lock
         self.refused = 0  # checkpoints refused because they held a NaN or an infinity
         self.rolled_back_to: int | None = None  # the step `fail` restored, None until a rollback happened
+        self.failure: Text | None = None  # `fail`'s message as a Text (a page shows it in its language)
         self._kept: list[tuple[int, Any]] = []  # (step, state), oldest first
 
     @property
@@ -119,9 +123,43 @@ class Guard:
         """Roll back to before `bad_from`, then the message that says why the run stopped and what the
         experiment advises."""
         step = self.rolled_back_to = self.rollback(bad_from)
-        restored = "" if step is None else f"; rolled back to the last good checkpoint (step {step})"
-        advice = getattr(self.trainer, "failure_advice", DEFAULT_ADVICE)
-        return f"Stopped: {why}{restored}. {advice}"
+        restored = "" if step is None else Text("errors.diverged.restored",
+                                                "; rolled back to the last good checkpoint (step {step})", step=step)
+        self.failure = Text("errors.diverged.stopped", "Stopped: {why}{restored}. {advice}", why=why_text(why),
+                            restored=restored, advice=advice_text(self.trainer))
+        return str(self.failure)
+
+
+# what engine/run/control.py says made a run fail: "the model's weights became non-finite at step 12"
+_WHY = (("model", re.compile(r"the model's (?P<what>.+) became non-finite at step (?P<step>\d+)")),
+        ("metric", re.compile(r"the metric (?P<what>.+) became non-finite at step (?P<step>\d+)")),
+        ("value", re.compile(r"the (?P<what>.+) became non-finite at step (?P<step>\d+)")))
+
+
+def why_text(why: str) -> Text | str:
+    """Why a run failed, as a message piece (catalogue errors.diverged.<kind>) when it is one the run says."""
+    for kind, pattern in _WHY:
+        found = pattern.fullmatch(why)
+        if found is not None:
+            english = pattern.pattern.replace("(?P<what>.+)", "{what}").replace("(?P<step>\\d+)", "{step}")
+            return Text(f"errors.diverged.{kind}", english, what=found["what"], step=found["step"])
+    return why
+
+
+def advice_text(trainer: Any) -> Text:
+    """The experiment's advice after a divergence (`failure_advice`) as a message piece: its catalogue key is the
+    trainer's `failure_advice_key` when the class that declares the advice (or a subclass of it) names one, else
+    errors.advice.<the class that declares it> (errors.advice.default for the default advice)."""
+    advice = getattr(trainer, "failure_advice", DEFAULT_ADVICE)
+    for cls in type(trainer).__mro__:
+        own = vars(cls)
+        if own.get("failure_advice_key"):
+            return Text(own["failure_advice_key"], advice)
+        if "failure_advice" in own:
+            if advice != DEFAULT_ADVICE:
+                return Text(f"errors.advice.{cls.__name__}", advice)
+            break
+    return Text("errors.advice.default", advice)
 
 
 def optimisers(trainer: Any) -> list[Any]:

@@ -205,3 +205,70 @@ def test_a_page_with_several_configurations_records_each():
     assert list(settings) == ["binary.cd", "binary.rm"]
     assert BinaryConfig.from_dict(settings["binary.rm"]) == rm
     assert list(recorded_settings(cd)) == ["binary"]
+
+
+# ---- in Portuguese ------------------------------------------------------------------------------------
+MY_SECTIONS = ("runs", "runs_views", "saved_runs", "run_controls", "session", "session_runs", "follow", "share",
+               "jobs", "exports", "errors")
+
+
+def shown_texts(at) -> list[str]:
+    """Every text the page shows: elements, labels, table headers, chart titles, axes and trace names."""
+    out = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        out += [e.value for e in at.get(kind)]
+    out += [m.label for m in at.metric] + [str(m.value) for m in at.metric]
+    out += [w.label for kind in ("button", "multiselect", "number_input", "text_input", "expander", "checkbox",
+                                 "selectbox") for w in at.get(kind)]
+    out += [c for d in at.dataframe for c in d.value.columns]
+    out += [str(v) for d in at.dataframe for v in d.value.iloc[:, 3]]  # the states
+    for spec in charts(at):
+        layout = spec["layout"]
+        out += [(layout.get(k) or {}).get("text") or "" for k in ("title",)]
+        out += [(layout.get(axis, {}).get("title") or {}).get("text") or "" for axis in ("xaxis", "yaxis")]
+    return [t for t in out if t]
+
+
+def english_left(at) -> list[str]:
+    from app import i18n
+
+    en, pt = i18n.catalogue("en"), i18n.catalogue("pt")
+    english = {v for k, v in en.items() if k.split(".")[0] in MY_SECTIONS and pt.get(k) != v and len(v) > 3
+               and "{" not in v}
+    return [t for t in shown_texts(at) if t in english or any(len(e.split()) >= 3 and e in t for e in english)]
+
+
+def open_in_portuguese(stem: str):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.conftest import MAIN, ROOT
+
+    at = AppTest.from_file(MAIN, default_timeout=60)
+    at.query_params["lang"] = "pt"
+    at.run()
+    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
+    return at.run()
+
+
+def test_the_runs_page_speaks_portuguese(root):
+    at = open_in_portuguese("runs")
+    no_exception(at)
+    assert at.title[0].value == "Execuções"
+    assert "Ainda não há pastas de execução" in at.info[0].value
+    assert not english_left(at), english_left(at)
+    write_run(root / "first", 30)
+    write_run(root / "second", 40, slope=2.0)
+    at.run()
+    assert list(at.dataframe[0].value.columns)[:4] == ["execução", "experimento", "método / conjunto de dados",
+                                                        "estado"]
+    assert set(at.dataframe[0].value["estado"]) == {"concluída"}
+    at.multiselect(key="run").set_value(["first"]).run()
+    no_exception(at)
+    assert (metric(at, "Estado"), metric(at, "Passo"), metric(at, "Passos/s")) == ("concluída", "30", "50,0")
+    loss = chart(at, "Perda")
+    assert loss["layout"]["xaxis"]["title"]["text"] == "passo" and loss["layout"]["separators"] == ",."
+    assert not english_left(at), english_left(at)
+    at.multiselect(key="run").set_value(["first", "second"]).run()
+    no_exception(at)
+    assert at.multiselect(key="runs_compare_metrics").label == "Métricas a comparar"
+    assert not english_left(at), english_left(at)

@@ -338,3 +338,19 @@ def test_every_default_configuration_fits(environ: dict[str, str]):
         else:
             check_fits(cfg, "cpu", supervised=supervised, environ=environ)
             assert embed_estimate(cfg, supervised=supervised).at(cfg.batch_size) < 2048 * MIB, label
+
+
+def test_the_refusal_reads_the_same_in_english_and_speaks_portuguese(monkeypatch):
+    from app import i18n
+
+    cfg = EmbedConfig.create(**HUGE)
+    with pytest.raises(SettingError) as err:
+        check_fits(cfg, "cpu", environ={VAR: "1024"})
+    monkeypatch.setattr(i18n, "language", lambda: "en")
+    assert i18n.message(err.value) == str(err.value)
+    monkeypatch.setattr(i18n, "language", lambda: "pt")
+    pt = i18n.message(err.value)
+    assert pt.startswith("A ResNet-18 (largura ") and "este servidor permite 1,0 GB por tarefa" in pt, pt
+    with pytest.raises(SettingError) as err:
+        check_fits(cfg, "cpu", environ={VAR: "64"})
+    assert "nenhum tamanho de lote cabe" in i18n.message(err.value)

@@ -157,3 +157,56 @@ def test_with_validates_and_numbers_are_normalised():
         c.with_(width=1000)
     with pytest.raises(SettingError, match="unknown"):
         c.with_(widht=3)
+
+
+# ---- the messages in the pages' languages (engine/errors.py's Text, app/i18n.py's message) ----------------
+def _in(lang: str, monkeypatch, exc: SettingError) -> str:
+    from app import i18n
+
+    monkeypatch.setattr(i18n, "language", lambda: lang)
+    return i18n.message(exc)
+
+
+def _error(**values: Any) -> SettingError:
+    with pytest.raises(SettingError) as err:
+        Demo.create(**values)
+    return err.value
+
+
+@pytest.mark.parametrize("values", [dict(rate=2.0), dict(rate=math.nan), dict(width=0), dict(dataset="huge"),
+                                    dict(noise=-1.0), dict(dims=(1, 4)), dict(dims=()), dict(width=2.5),
+                                    dict(fast="yes"), dict(k=20, width=16), dict(widht=3)])
+def test_every_setting_error_reads_the_same_in_english_through_the_catalogue(values, monkeypatch):
+    exc = _error(**values)
+    assert exc.text_key is not None and exc.params
+    assert _in("en", monkeypatch, exc) == str(exc)
+
+
+def test_a_setting_error_speaks_portuguese_piece_by_piece(monkeypatch):
+    exc = _error(rate=2.0)
+    assert str(exc) == "rate = 2.0 is not allowed (too large): it must be a number > 0 and ≤ 1"
+    assert _in("pt", monkeypatch, exc) == "rate = 2.0 não é permitido (grande demais): deve ser um número > 0 e ≤ 1"
+    assert "não é finito" in _in("pt", monkeypatch, _error(rate=math.nan))
+    assert "um inteiro de 1 a 128" in _in("pt", monkeypatch, _error(width=0))
+    assert "separados por vírgula" in _in("pt", monkeypatch, _error(dims=(1, 4)))
+    unread = pytest.raises(SettingError, Demo.spec("width").parse, "wide").value
+    assert unread.text_key == "errors.unreadable" and "deve ser um inteiro" in _in("pt", monkeypatch, unread)
+    rule = _error(k=20, width=16)  # a rule's own message has no Portuguese here: the frame does, the rule stays
+    assert _in("pt", monkeypatch, rule) == str(rule) == "k = 20, width = 16: k cannot exceed width"
+
+
+def test_the_english_message_is_unchanged_outside_the_app():
+    exc = _error(noise=-1.0)
+    assert str(exc) == "noise = -1.0 is not allowed (too small): it must be a number from 0 to 5, or none (automatic)"
+    assert exc.as_json() == {"error": str(exc), "kind": "invalid_setting", "setting": "noise"}
+
+
+def test_every_rule_of_the_engine_has_its_catalogue_entry():
+    from app import i18n
+    from engine.schema import all_settings_classes, rule_text
+
+    en, pt = i18n.catalogue("en"), i18n.catalogue("pt")
+    for cls in all_settings_classes():
+        for rule in cls.rules:
+            text = rule_text(cls.experiment, rule)
+            assert en.get(text.key) == rule.message and text.key in pt, text.key
