@@ -56,7 +56,7 @@ def _session_state() -> Any:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
     except ImportError:  # pragma: no cover - streamlit is a requirement of the app
         return None
-    return st.session_state if get_script_run_ctx() is not None else None
+    return st.session_state if get_script_run_ctx(suppress_warning=True) is not None else None
 
 
 def browser_language(locale: str | None) -> str:
