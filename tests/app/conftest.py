@@ -31,9 +31,11 @@ def _fresh_scheduler(monkeypatch):
     monkeypatch.setattr(scheduler, "_DEFAULT", scheduler.Scheduler(max_jobs=4, session_jobs=8))
 
 
-def open_page(stem: str, timeout: float = 60) -> AppTest:
-    """AppTest of app/main.py switched to pages/<stem>.py and run once."""
+def open_page(stem: str, timeout: float = 60, lang: str | None = None) -> AppTest:
+    """AppTest of app/main.py switched to pages/<stem>.py and run once (`lang`: opened as a `?lang=` link)."""
     at = AppTest.from_file(MAIN, default_timeout=timeout)
+    if lang is not None:
+        at.query_params["lang"] = lang
     at.run()
     at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
     at.run()

@@ -89,19 +89,6 @@ def _downloads(at) -> set[str]:
     return {b.proto.id.rsplit("-", 1)[-1] for b in at.get("download_button")}
 
 
-def _open_pt(stem: str):
-    """The page opened in Portuguese, as a link with ?lang=pt opens it."""
-    from streamlit.testing.v1 import AppTest
-
-    from tests.app.conftest import MAIN, ROOT
-
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params["lang"] = "pt"
-    at.run()
-    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
-    return at.run()
-
-
 def _english_left(at) -> list[str]:
     """The page's English catalogue texts (three words or more, up to their first field) that it shows."""
     from app.i18n import catalogue
@@ -117,7 +104,7 @@ def _english_left(at) -> list[str]:
 
 
 def test_the_page_speaks_portuguese():
-    at = _open_pt("contrastive_divergence")
+    at = open_page("contrastive_divergence", lang="pt")
     no_exception(at)
     assert at.title[0].value == "Divergência contrastiva e PCD"
     assert at.segmented_control(key="cd_mode").options == ["Treinar uma energia", "Congelar a energia e só amostrar",

@@ -302,15 +302,7 @@ def test_charts_follow_the_language(speak):
 
 
 def test_the_page_speaks_portuguese():
-    from streamlit.testing.v1 import AppTest
-
-    from tests.app.conftest import MAIN, ROOT
-
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params["lang"] = "pt"
-    at.run()
-    at.switch_page(str(ROOT / "pages" / "contrastive_embedding.py"))
-    at.run()
+    at = open_page("contrastive_embedding", lang="pt")
     no_exception(at)
     assert at.title[0].value == "Embedding contrastivo"
     assert "**par positivo**" in markdown(at) and "Pressione **Treinar**" in at.info[0].value

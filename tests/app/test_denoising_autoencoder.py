@@ -136,19 +136,6 @@ def test_sigma_sweep_trains_and_draws():
     assert any(b.proto.id.endswith("dae_sweep_csv") for b in at.get("download_button"))  # the σ sweep's CSV
 
 
-def _open_pt(stem: str):
-    """The page opened in Portuguese, as a link with ?lang=pt opens it."""
-    from streamlit.testing.v1 import AppTest
-
-    from tests.app.conftest import MAIN, ROOT
-
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params["lang"] = "pt"
-    at.run()
-    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
-    return at.run()
-
-
 def _shown_text(at) -> str:
     """Everything the page says: texts, labels, options, metrics and the figures' words."""
     parts = [e.value for kind in ("title", "subheader", "markdown", "caption", "info", "success", "warning")
@@ -175,7 +162,7 @@ def _english_left(text: str, sections: tuple[str, ...]) -> list[str]:
 
 
 def test_the_page_speaks_portuguese():
-    at = _open_pt("denoising_autoencoder")
+    at = open_page("denoising_autoencoder", lang="pt")
     no_exception(at)
     assert at.title[0].value.startswith("Autoencoder de remoção de ruído")
     assert {"Rodar a varredura de σ", "Parar a varredura"} <= {b.label for b in at.button}

@@ -238,20 +238,8 @@ def english_left(at) -> list[str]:
     return [t for t in shown_texts(at) if t in english or any(len(e.split()) >= 3 and e in t for e in english)]
 
 
-def open_in_portuguese(stem: str):
-    from streamlit.testing.v1 import AppTest
-
-    from tests.app.conftest import MAIN, ROOT
-
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params["lang"] = "pt"
-    at.run()
-    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
-    return at.run()
-
-
 def test_the_runs_page_speaks_portuguese(root):
-    at = open_in_portuguese("runs")
+    at = open_page("runs", lang="pt")
     no_exception(at)
     assert at.title[0].value == "Execuções"
     assert "Ainda não há pastas de execução" in at.info[0].value

@@ -53,10 +53,7 @@ def test_the_board_speaks_portuguese(monkeypatch):
     diverged entry's status are Portuguese; the figure's numbers follow the language."""
     import json
 
-    from streamlit.testing.v1 import AppTest
-
     from engine.toy.trainer import ToyTrainer
-    from tests.app.conftest import MAIN, ROOT
 
     real_step = ToyTrainer.step
 
@@ -65,11 +62,7 @@ def test_the_board_speaks_portuguese(monkeypatch):
         return {**out, "loss": float("nan")} if self.config.method == "nce" else out
 
     monkeypatch.setattr(ToyTrainer, "step", nce_diverges)
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params["lang"] = "pt"
-    at.run()
-    at.switch_page(str(ROOT / "pages" / "scoreboard.py"))
-    at.run()
+    at = open_page("scoreboard", lang="pt")
     no_exception(at)
     assert at.title[0].value == "Placar" and at.button(key="sb_run").label == "Rodar o placar"
     assert any(i.value.startswith("Pressione “Rodar o placar”") for i in at.info)

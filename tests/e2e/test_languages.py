@@ -48,6 +48,7 @@ def test_no_sentence_of_the_other_language_on_any_page(page, lang):
             found[stem] = bad
     REPORT.parent.mkdir(exist_ok=True)
     old = json.loads(REPORT.read_text()) if REPORT.exists() else {}
-    REPORT.write_text(json.dumps({**old, lang: {"lines": shown, "foreign": found, "seen": seen}}, indent=1, ensure_ascii=False))
+    report = {**old, lang: {"lines": shown, "foreign": found, "seen": seen}}
+    REPORT.write_text(json.dumps(report, indent=1, ensure_ascii=False))
     assert shown > 100 * len(STEMS) // 10, shown  # the pages did draw
     assert not found, json.dumps(found, indent=1, ensure_ascii=False)[:6000]

@@ -42,3 +42,13 @@ def same(device: str):
         return pytest.approx(value, rel=CUDA_REL, abs=CUDA_ABS)
 
     return expect
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (restored after): on a busy 2-core machine two threads made every step
+    ~100× slower (spinning), and runs compared step for step must use the same count."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
-from tests.engine.test_image_ebm_data import one_thread, write_idx_set  # noqa: F401  (autouse fixture)
+from tests.engine.test_image_ebm_data import _one_thread, write_idx_set  # noqa: F401  (autouse fixture)
 
 FAST = ["--batch-size", "16", "--buffer", "1024", "--k", "2", "--restore-steps", "2", "--device", "cpu"]
 TIMING = ("seconds", "train_seconds", "steps_per_s", "chain_steps_per_s")

@@ -27,12 +27,8 @@ from engine.image_ebm.data import (
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a busy 2-core machine two threads made every step ~100× slower (spinning)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def _one_thread(one_thread):
+    """Every test of these modules with one torch thread (tests/engine/conftest.py)."""
 
 
 def _idx(path: Path, array: np.ndarray) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from engine.image_ebm.data import as_pixels, load_images, smooth_blobs, uniform_noise
 from engine.image_ebm.judges import REALISTIC_QUANTILE, auroc, fit_judges
-from tests.engine.test_image_ebm_data import one_thread  # noqa: F401  (autouse fixture)
+from tests.engine.test_image_ebm_data import _one_thread  # noqa: F401  (autouse fixture)
 
 
 def test_held_out_digits_realistic_noise_not():

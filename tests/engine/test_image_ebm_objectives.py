@@ -11,7 +11,7 @@ from torch import nn
 from engine.image_ebm.config import ImageEBMConfig
 from engine.image_ebm.objectives import REGISTRY, ObjectiveContext, contrastive_loss
 from engine.image_ebm.sampler import Langevin
-from tests.engine.test_image_ebm_data import one_thread  # noqa: F401  (autouse fixture)
+from tests.engine.test_image_ebm_data import _one_thread  # noqa: F401  (autouse fixture)
 
 
 class Quadratic(nn.Module):

@@ -11,7 +11,7 @@ from engine.image_ebm.config import ImageEBMConfig
 from engine.image_ebm.trainer import FOLLOWED, GRID, ImageEBMTrainer, Strips
 from engine.run import Diverged
 from engine.run.guard import is_finite_state
-from tests.engine.test_image_ebm_data import one_thread  # noqa: F401  (autouse fixture)
+from tests.engine.test_image_ebm_data import _one_thread  # noqa: F401  (autouse fixture)
 
 SMALL = dict(batch_size=16, buffer=64, k=3)
 

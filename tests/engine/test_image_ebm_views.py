@@ -19,7 +19,7 @@ from engine.image_ebm.views import (
     tile,
     upscale,
 )
-from tests.engine.test_image_ebm_data import one_thread  # noqa: F401  (autouse fixture)
+from tests.engine.test_image_ebm_data import _one_thread  # noqa: F401  (autouse fixture)
 
 
 def test_tile_places_images_row_by_row():

@@ -96,15 +96,6 @@ def test_the_estimate_never_exceeds_log_k_plus_one(k, groups, scale, seed):
 
 
 # ---- the claim ----------------------------------------------------------------------------------------
-@pytest.fixture
-def one_thread():
-    """What app/startup.py sets on a 2-core machine (and the docstring's timing)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_the_small_grid_shows_the_claim_and_the_same_seed_gives_the_same_numbers(device, same, one_thread):
     a = run_cap_experiment(small(device))
     s = a["summary"]

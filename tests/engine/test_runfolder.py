@@ -36,14 +36,6 @@ def runs(tmp_path, monkeypatch) -> Path:
     return root
 
 
-@pytest.fixture
-def one_thread():
-    """The killed run ran with one thread: the in-process runs compared with it do too."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 def new_folder(path: Path, **kw) -> RunFolder:
     return RunFolder.create(path, "toy", {"toy": {"schema_version": 1, "seed": 3, "steps": 10}}, **kw)
