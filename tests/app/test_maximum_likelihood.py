@@ -146,18 +146,6 @@ def test_a_diverged_run_offers_to_continue_from_finite_weights_at_a_smaller_lr(m
 
 
 # ---- in Portuguese -----------------------------------------------------------------------------------
-def open_in(stem: str, lang: str):
-    """open_page with `?lang=` in the URL (the language a shared link names)."""
-    from streamlit.testing.v1 import AppTest
-
-    from tests.app.conftest import MAIN, ROOT
-
-    at = AppTest.from_file(MAIN, default_timeout=60)
-    at.query_params["lang"] = lang
-    at.run()
-    at.switch_page(str(ROOT / "pages" / f"{stem}.py"))
-    return at.run()
-
 
 def test_ml_page_speaks_portuguese():
     """?lang=pt: the page's own words, the data set's description (decimal comma) and the figures are
@@ -166,7 +154,7 @@ def test_ml_page_speaks_portuguese():
 
     from app.i18n import t
 
-    at = open_in("maximum_likelihood", "pt")
+    at = open_page("maximum_likelihood", lang="pt")
     no_exception(at)
     assert at.title[0].value == "Máxima verossimilhança: para baixo nos dados, para cima em todo o resto"
     train = next(b.label for b in at.button if b.key == "ml_train")
@@ -194,7 +182,7 @@ def test_ml_page_speaks_portuguese():
 def test_live_canvas_words_follow_the_language():
     """The canvas draws no word of its own: its labels (toolbar, legend, step line) and decimal mark come
     from the session's language."""
-    at = open_in("maximum_likelihood", "pt")
+    at = open_page("maximum_likelihood", lang="pt")
     (canvas,) = [n.proto for n in at.get("bidi_component") if n.proto.component_name.endswith("live_canvas")]
     import json
 
