@@ -17,6 +17,7 @@ from app.pages_index import PAGES, page_title, section_title
 from app.presenter import presenter_view
 from app.session import class_code_box, remember_browser
 from app.session_runs import session_runs_panel
+from app.tour_box import tour_box
 from engine.scheduler import share_threads
 
 # numba's UMAP warm-up (~25 CPU-s, mostly holding the GIL) starts when the embedding page is first
@@ -41,5 +42,6 @@ nav = st.navigation(
 try:
     nav.run()
 finally:  # after the page: the panel shows the runs as this run's clicks left them (also after st.stop)
+    tour_box(nav.url_path)  # the guided lecture's box on its current stop's page (app/tour_box.py)
     with panel:
         session_runs_panel()

@@ -5,6 +5,7 @@ live view grow (the main column takes the whole width), and the keyboard drives 
 
     space  Train / Resume, or Pause while it trains        →  one Step
     r      Reset (then "Undo reset" brings the old run back, see app/run_controls.py)
+    n / p  next / previous stop of the guided lecture (pages/lecture.py, app/tour_box.py)
     Esc    leave presenter view
 
 A shortcut never fires while the focus is in a text field, a number box, a select or anything editable, nor
@@ -18,14 +19,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.i18n import texts
+from app.i18n import t, texts
 
 PARAM = "present"
 KEY = "_presenter"
 TEXT = texts("presenter")
-# the labels of the buttons each key presses (the page's own buttons; first enabled match wins)
-BUTTONS = {"play": ["Train", "Resume"], "pause": ["Pause"], "step": ["Step"], "reset": ["Reset"],
-           "exit": [TEXT["exit"]]}
+
+
+def buttons() -> dict[str, list[str]]:
+    """The labels of the buttons each key presses (the page's own buttons, in the session's language; first
+    enabled match wins). Read at each draw, never at import: a module serves every session's language."""
+    return {"play": [t("run_controls.train"), t("run_controls.resume")], "pause": [t("run_controls.pause")],
+            "step": [t("run_controls.step")], "reset": [t("run_controls.reset")], "exit": [TEXT["exit"]],
+            "next": [t("tour.next")], "prev": [t("tour.prev")]}
 
 _CSS = """
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
@@ -65,6 +71,8 @@ function onKey(e) {
   else if (e.key === "ArrowRight") button = findButton(B.step);
   else if (e.key === "r" || e.key === "R") button = findButton(B.reset);
   else if (e.key === "Escape") button = findButton(B.exit);
+  else if (e.key === "n" || e.key === "N") button = findButton(B.next);
+  else if (e.key === "p" || e.key === "P") button = findButton(B.prev);
   else return;
   e.preventDefault();  // space would scroll the page
   if (button) {
@@ -111,5 +119,5 @@ def presenter_view() -> bool:
         left.caption(TEXT["keys"])
         right.button(TEXT["exit"], key="_presenter_exit", on_click=_leave, icon=":material/fullscreen_exit:")
     # mounted on every page, also when off: turning the view off must turn the keys off too
-    _keys(key="_presenter_keys", height=0, data={"on": on, "buttons": BUTTONS})
+    _keys(key="_presenter_keys", height=0, data={"on": on, "buttons": buttons()})
     return on
