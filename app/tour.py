@@ -1,6 +1,6 @@
 """The guided lecture's stops, as data: fixed before anything runs (tests/app/test_lecture.py checks them).
 
-Each stop follows the lecture (../shared/lecture/week08-1-contrastive-methods-<lang>.md) in its own order:
+Each stop follows the lecture (assets/lecture/week08-1-contrastive-methods-<lang>.md) in its own order:
 the recap (maximum likelihood, only energy differences matter), contrastive embedding (pairs, cosine
 similarity, PIRL's memory bank, MoCo, SimCLR's limit), the denoising autoencoder, then the other contrastive
 methods (CD continuous and discrete, persistent CD, ratio matching, NCE, MPF).
