@@ -57,6 +57,11 @@ def wait_for(at: AppTest, cond, timeout: float = 20.0, every: float = 0.3) -> Ap
     return at
 
 
+def until_success(at: AppTest, timeout: float = 40.0) -> AppTest:
+    """Rerun until the page shows a success message (a finished board or sweep), at most `timeout` seconds."""
+    return wait_for(at, lambda a: bool(a.success), timeout, every=0.4)
+
+
 def settle(cond: Callable[[], bool], timeout: float = 20.0, every: float = 0.05) -> bool:
     """Wait until `cond()` holds (a run's thread reaching a state), at most `timeout` seconds; its last value."""
     deadline = time.time() + timeout

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import binary_views, dae_views, embed_views, toy_views
 from app.exports import FORMAT_KEY, csv_text, file_stem, plotly_config
+from tests.app.conftest import until_success
 
 
 def read(text: str) -> pd.DataFrame:
@@ -289,12 +290,6 @@ def _chart(at: AppTest, key: str) -> tuple[go.Figure, dict]:
     return go.Figure(_decoded(json.loads(element.proto.spec))), json.loads(element.proto.config)
 
 
-def _finish(at: AppTest, timeout: float = 40) -> AppTest:
-    deadline = time.time() + timeout
-    while time.time() < deadline and not at.success:
-        time.sleep(0.4)
-        at.run()
-    return at
 
 
 def test_ml_page_offers_its_curves_as_csv(downloads):
@@ -302,7 +297,7 @@ def test_ml_page_offers_its_curves_as_csv(downloads):
 
     at = set_numbers(open_page("maximum_likelihood"), "ml", width=16, train_grid=32, steps=30)
     at.button(key="ml_train").click().run()
-    _finish(at)
+    until_success(at)
     no_exception(at)
     assert at.success, "the run did not finish"
     fig, config = _chart(at, "ml_curves")  # the side panel opens on the curves
@@ -327,7 +322,7 @@ def test_scoreboard_offers_its_table_as_csv(downloads):
     at.multiselect(key="sb.methods").set_value(["nce", "dsm"])
     at = set_numbers(at, "sb", steps=20)
     at.button(key="sb_run").click().run()
-    _finish(at)
+    until_success(at)
     no_exception(at)
     assert at.success, "the board did not finish"
     shown = at.dataframe[0].value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.app.conftest import no_exception, open_page
+from tests.app.conftest import no_exception, open_page, until_success
 
 
 def test_scoreboard_renders():
@@ -40,12 +40,6 @@ def test_no_methods_is_an_error():
     assert at.button(key="sb_run").disabled
 
 
-def _finish(at, timeout: float = 30):
-    deadline = time.time() + timeout
-    while time.time() < deadline and not at.success:
-        time.sleep(0.4)
-        at.run()
-    return at
 
 
 def test_the_board_speaks_portuguese(monkeypatch):
@@ -70,7 +64,7 @@ def test_the_board_speaks_portuguese(monkeypatch):
     at.number_input(key="sb.steps").set_value(10)
     at.run()
     at.button(key="sb_run").click().run()
-    _finish(at)
+    until_success(at)
     no_exception(at)
     assert at.success and at.success[0].value.startswith("Concluído: 2 métodos")
     df = at.dataframe[0].value
