@@ -86,6 +86,7 @@ def test_autostart_trains_a_page_whose_run_is_absent_once():
     assert "Pause" in _labels(at)
     at.button(key="ml_pause").click().run()
     paused = _ml_runs()[0]
+    assert settle(lambda: paused.state == "paused")  # a pause lands after the step in flight
     at.session_state["_autostart.ml"] = True  # a run that has trained: the flag changes nothing
     at.run()
     no_exception(at)
