@@ -84,6 +84,7 @@ def test_autostart_trains_a_page_whose_run_is_absent_once():
     runs = _ml_runs()
     assert runs and runs[0].state in ("running", "finished"), [r.state for r in runs]
     assert "Pause" in _labels(at)
+    assert settle(lambda: runs[0].step > 0)  # it has trained (a run paused at step 0 is fresh: autostart trains it)
     at.button(key="ml_pause").click().run()
     paused = _ml_runs()[0]
     assert settle(lambda: paused.state == "paused")  # a pause lands after the step in flight
