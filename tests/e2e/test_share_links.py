@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.pages_index import PAGES
 from engine.embed.config import EmbedConfig
@@ -97,8 +98,14 @@ def change(page, step: tuple) -> None:
         settled(page)
         return
     if kind == "select":
-        box(page, target).locator("[data-testid='stSelectbox']").click()
-        page.get_by_role("option", name=value, exact=True).click()
+        select = box(page, target).locator("[data-testid='stSelectbox']")
+        select.click()
+        option = page.get_by_role("option", name=value, exact=True)
+        try:
+            option.wait_for(timeout=5_000)
+        except PlaywrightTimeout:  # a click that only focused the box (a redraw under it): open it by key
+            select.get_by_role("combobox").press("ArrowDown")
+        option.click()
     else:
         field = box(page, target).locator("input")
         field.fill(str(value))
