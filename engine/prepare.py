@@ -63,7 +63,8 @@ FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 # Without umap-learn the embedding page keeps its PCA map, so it is the one optional package.
 PACKAGES: tuple[tuple[str, str, bool], ...] = (
     ("streamlit", "streamlit", True), ("plotly", "plotly", True), ("pandas", "pandas", True),
-    ("scikit-learn", "sklearn", True), ("kornia", "kornia", True), ("umap-learn", "umap", False),
+    ("scikit-learn", "sklearn", True), ("kornia", "kornia", True), ("babel", "babel", True),
+    ("umap-learn", "umap", False),
 )
 PACKAGE_PROBE_TIMEOUT_S = 180
 UMAP_POINTS, UMAP_EPOCHS = 200, 10

@@ -230,3 +230,11 @@ def test_the_pages_engine_modules_are_read_from_the_pages():
     modules = prepare.page_engine_modules()
     assert "engine.toy.trainer" in modules and "engine.image_ebm.trainer" in modules
     assert all(m.startswith("engine") for m in modules)
+
+
+def test_every_requirement_is_checked():
+    """requirements.txt and the report's package rows name the same packages (torch and numpy have rows of their
+    own)."""
+    names = {line.split(">")[0].split("=")[0].strip().lower()
+             for line in (ROOT / "requirements.txt").read_text().splitlines() if line.strip() and line[0] != "#"}
+    assert names - {"torch", "numpy"} == {dist for dist, _, _ in prepare.PACKAGES}
