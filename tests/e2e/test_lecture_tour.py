@@ -82,6 +82,13 @@ def drive_tour(page, n_stops: int, present: bool = False) -> dict[str, dict]:
 def test_lecture_tour_first_stops(page):
     results = drive_tour(page, 3, present=True)
     assert list(results) == [s.id for s in tour.STOPS[:3]]
+    # the third stop's embedding run has no step budget: pause it from the box, as a lecturer leaving would,
+    # so it does not share the cores with the next tests while the server's grace period runs
+    pause = page.locator(".st-key-tour_box_pause").get_by_role("button")
+    if pause.count():
+        pause.click()
+        page.wait_for_timeout(500)
+        page.wait_for_selector(SETTLED, timeout=60_000)
 
 
 @pytest.mark.slow
