@@ -155,7 +155,6 @@ def language_switch() -> str:
     def chosen() -> None:
         set_language(state["_lang_widget"])
         st.query_params[PARAM] = state["_lang_widget"]  # in the URL: a copied link opens in this language
-        state["_lang_url"] = state["_lang_widget"]
 
     st.sidebar.selectbox(t("i18n.switch"), list(LANGS), format_func=LANGS.__getitem__, key="_lang_widget",
                          on_change=chosen)
@@ -164,12 +163,8 @@ def language_switch() -> str:
 
 
 def message(exc: BaseException) -> str:
-    """An engine error in the session's language: an error that carries `text_key` and `params` (see
-    engine/errors.py) is read from the catalogue; any other shows its own (English) text."""
-    key, params = getattr(exc, "text_key", None), getattr(exc, "params", None) or {}
-    if key is None:
-        return str(exc)
-    try:
-        return t(key, str(exc)).format(**params)
-    except (KeyError, IndexError, ValueError):  # a catalogue entry that names a missing field: never hide the error
-        return str(exc)
+    """An engine error in the session's language: a `LabError` formats its `Text` (engine/errors.py), which reads
+    its catalogue entry; any other error shows its own (English) text."""
+    from engine.errors import LabError
+
+    return format(exc.text) if isinstance(exc, LabError) else str(exc)

@@ -231,7 +231,7 @@ def go_pending() -> None:
 
 def tour_box(page: str | None) -> None:
     """Draw the compact box on the current stop's page (nothing elsewhere, nor on the lecture page)."""
-    if not st.session_state.get(ON) or page in (None, "", LECTURE, "lecture"):
+    if not st.session_state.get(ON) or page in (None, "", LECTURE):
         return
     i = current()
     stop = STOPS[i]
